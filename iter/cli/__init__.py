@@ -1,0 +1,1 @@
+"""Command-line plumbing shared by train.py, evaluate.py and the ``iter`` command."""

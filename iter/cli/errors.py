@@ -1,0 +1,31 @@
+"""User errors end as one message and an exit code, never as a traceback."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from iter.errors import IterError
+
+T = TypeVar("T")
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except IterError as err:
+        logging.getLogger("iter").debug("user error", exc_info=True)
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def run_with_user_errors(function: Callable[[], T]) -> T:
+    with user_errors():
+        return function()

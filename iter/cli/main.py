@@ -1,0 +1,127 @@
+"""The ``iter`` command: ``iter predict``, ``iter train``, ``iter evaluate``.
+
+iter predict --model DIR input.txt|input.jsonl [-o out.jsonl] [--batch_size 32]
+iter train --dataset conll04 --seed 1 [Hydra overrides...]     (same as train.py)
+iter evaluate --model DIR [--dataset conll04 --split test]     (same as evaluate.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from iter.cli.errors import user_errors
+from iter.config import REPO_ROOT
+from iter.errors import IterError
+
+
+class InputError(IterError):
+    """An input file for ``iter predict`` cannot be read."""
+
+
+def read_inputs(path: Path) -> list[str | list[str]]:
+    """Texts from .txt (one per line) or .jsonl (``{"text": ...}`` or ``{"tokens": [...]}``)."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such input file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not valid UTF-8 (byte {err.start})") from None
+    if path.suffix != ".jsonl":
+        return [line for line in lines if line.strip()]
+    texts: list[str | list[str]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}, line {number}: not valid JSON ({err.msg})") from None
+        if isinstance(record, str):
+            texts.append(record)
+        elif isinstance(record, dict) and isinstance(record.get("text"), str):
+            texts.append(record["text"])
+        elif (
+            isinstance(record, dict)
+            and isinstance(record.get("tokens"), list)
+            and all(isinstance(t, str) for t in record["tokens"])
+        ):
+            texts.append(record["tokens"])
+        else:
+            raise InputError(
+                f'{path}, line {number}: expected a string, {{"text": str}} or '
+                '{"tokens": [str, ...]}'
+            )
+    return texts
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def predict_command(args: argparse.Namespace) -> None:
+    from tqdm.auto import tqdm
+
+    from iter.inference.loading import load_model
+    from iter.inference.text import predict_texts
+    from iter.training.precision import resolve_device, resolve_precision
+
+    if args.batch_size < 1:
+        raise InputError(f"--batch_size must be >= 1, got {args.batch_size}")
+    texts = read_inputs(Path(args.input))
+    device = resolve_device(args.device)
+    precision = resolve_precision(args.precision, device)
+    model = load_model(args.model, str(device))
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        # Chunks of many batches keep memory flat on large inputs while sorting by length
+        # within each chunk.
+        with tqdm(total=len(texts), desc="predict", unit="text", disable=not args.output) as bar:
+            for chunk in _chunks(texts, 64 * args.batch_size):
+                for prediction in predict_texts(
+                    model, chunk, args.batch_size, precision.autocast()
+                ):
+                    out.write(json.dumps(prediction.to_dict(), ensure_ascii=False) + "\n")
+                bar.update(len(chunk))
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if args.output:
+        print(f"{len(texts)} predictions written to {args.output}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "train":
+        # Training is Hydra's: run train.py itself so its config search path and run folders
+        # behave exactly as documented.
+        os.execv(sys.executable, [sys.executable, str(REPO_ROOT / "train.py"), *argv[1:]])
+    if argv and argv[0] == "evaluate":
+        sys.path.insert(0, str(REPO_ROOT))
+        import evaluate
+
+        evaluate.main(argv[1:])
+        return
+    parser = argparse.ArgumentParser(prog="iter", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("train", help="train a model (train.py)")
+    commands.add_parser("evaluate", help="evaluate a checkpoint (evaluate.py)")
+    predict = commands.add_parser("predict", help="predict entities and relations for texts")
+    predict.add_argument("--model", required=True, help="checkpoint folder")
+    predict.add_argument("input", help="input.txt (one text per line) or input.jsonl")
+    predict.add_argument("-o", "--output", help="output JSONL (default: standard output)")
+    predict.add_argument("--batch_size", type=int, default=32)
+    predict.add_argument("--device", default="auto")
+    predict.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    args = parser.parse_args(argv)
+    with user_errors():
+        predict_command(args)
+
+
+if __name__ == "__main__":
+    main()

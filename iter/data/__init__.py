@@ -1,0 +1,1 @@
+"""Reading, validating, encoding and batching documents."""

@@ -1,0 +1,128 @@
+"""What the project knows about each dataset: files, types, nesting depth, metric, splits.
+
+The facts live in ``configs/dataset/<name>.yaml`` (one place); :class:`DatasetSpec` is their
+typed, validated form, built from the composed Hydra config.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from iter.data.document import Document
+from iter.data.reader import read_documents
+from iter.errors import ConfigError, DatasetFormatError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    data_dir: str
+    files: Mapping[str, str]
+    entity_types: tuple[str, ...]
+    relation_types: tuple[str, ...] = ()
+    symmetric_relation_types: tuple[str, ...] = ()
+    nesting_depth: int = 1
+    metric_average: str = "micro"
+    selection_metric: str = "re_plus"
+    train_splits: tuple[str, ...] = ("train",)
+    dev_split: str = "dev"
+    test_split: str = "test"
+    context_window: int = 0
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.metric_average not in ("micro", "macro"):
+            raise ConfigError(
+                f"dataset {self.name}: metric_average must be micro or macro, "
+                f"got {self.metric_average!r}"
+            )
+        if self.selection_metric not in ("ner", "re", "re_plus"):
+            raise ConfigError(
+                f"dataset {self.name}: selection_metric must be ner, re or re_plus, "
+                f"got {self.selection_metric!r}"
+            )
+        if self.selection_metric != "ner" and not self.relation_types:
+            raise ConfigError(f"dataset {self.name}: has no relation types; select on 'ner'")
+        if self.nesting_depth < 1:
+            raise ConfigError(f"dataset {self.name}: nesting_depth must be >= 1")
+        unknown = set(self.symmetric_relation_types) - set(self.relation_types)
+        if unknown:
+            raise ConfigError(
+                f"dataset {self.name}: symmetric types {sorted(unknown)} are not relation types"
+            )
+        for split in (*self.train_splits, self.dev_split, self.test_split):
+            if split not in self.files:
+                raise ConfigError(
+                    f"dataset {self.name}: split {split!r} has no file; files: {dict(self.files)}"
+                )
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> DatasetSpec:
+        known = set(cls.__dataclass_fields__) - {"extra"}
+        values = {k: v for k, v in dict(cfg).items() if k in known}
+        extra = {k: v for k, v in dict(cfg).items() if k not in known}
+        for key in ("entity_types", "relation_types", "symmetric_relation_types", "train_splits"):
+            if key in values:
+                values[key] = tuple(values[key] or ())
+        values["files"] = dict(values.get("files") or {})
+        missing = [k for k in ("name", "data_dir", "files", "entity_types") if not values.get(k)]
+        if missing:
+            raise ConfigError(f"dataset config is missing {missing}")
+        return cls(**values, extra=extra)
+
+    def path(self, split: str) -> Path:
+        if split not in self.files:
+            raise ConfigError(f"dataset {self.name} has no split {split!r}; splits: {list(self.files)}")
+        return Path(self.data_dir) / self.files[split]
+
+    def read(self, split: str) -> list[Document]:
+        """Read and validate one split; a missing file says how to fetch it."""
+        path = self.path(split)
+        if not path.is_file():
+            raise DatasetFormatError(
+                str(path),
+                f"file not found; fetch the dataset with "
+                f"`python3 scripts/datasets/fetch.py {self.name} --mirror DIR` "
+                f"or point dataset.data_dir at it",
+            )
+        documents = read_documents(
+            path,
+            self.entity_types,
+            self.relation_types,
+            allow_overlap=self.nesting_depth > 1,
+        )
+        if self.context_window > 0:
+            from iter.data.context import add_context
+
+            documents = add_context(documents, self.context_window)
+        return documents
+
+    def read_splits(self, splits: Sequence[str]) -> list[Document]:
+        documents: list[Document] = []
+        for split in splits:
+            documents.extend(self.read(split))
+        return documents
+
+
+def compose_config(overrides: Sequence[str] = (), config_name: str = "train"):
+    """The composed Hydra config, as ``train.py`` would see it (for scripts and tests)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name=config_name, overrides=list(overrides))
+
+
+def load_dataset_spec(name: str, overrides: Sequence[str] = ()) -> DatasetSpec:
+    """The spec of a registered dataset (``configs/dataset/<name>.yaml``)."""
+    available = sorted(p.stem for p in (CONFIG_DIR / "dataset").glob("*.yaml"))
+    if name not in available:
+        raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(available)}")
+    cfg = compose_config([f"dataset={name}", *overrides])
+    return DatasetSpec.from_config(cfg.dataset)

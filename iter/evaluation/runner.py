@@ -1,0 +1,104 @@
+"""Scoring a model on documents, and a saved checkpoint on a dataset split (evaluate.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from iter.evaluation.metrics import EvaluationResult, evaluate
+from iter.evaluation.report import format_report, write_metrics_json
+
+from iter.data.document import Document
+from iter.data.reader import write_documents
+from iter.errors import CheckpointError
+from iter.inference.documents import predict_documents
+from iter.modeling.model import ITERForRelationExtraction
+
+logger = logging.getLogger(__name__)
+
+
+def score_model(
+    model: ITERForRelationExtraction,
+    documents: Sequence[Document],
+    batch_size: int = 32,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    segments: Sequence[dict] | None = None,
+    progress: Callable | None = None,
+) -> tuple[EvaluationResult, list[Document]]:
+    """Predict ``documents`` and score the predictions against their gold annotations."""
+    predictions = predict_documents(model, documents, batch_size, autocast, segments, progress)
+    config = model.config
+    result = evaluate(
+        documents,
+        predictions,
+        symmetric_relation_types=config.symmetric_relation_types,
+        entity_types=config.entity_types,
+        relation_types=config.relation_types,
+    )
+    return result, predictions
+
+
+def check_types_match(model: ITERForRelationExtraction, spec) -> None:
+    """A checkpoint can only be scored on a dataset whose types it was trained for."""
+    config = model.config
+    for kind, ours, theirs in (
+        ("entity", config.entity_types, spec.entity_types),
+        ("relation", config.relation_types, spec.relation_types),
+    ):
+        missing = sorted(set(theirs) - set(ours))
+        if missing:
+            raise CheckpointError(
+                f"the model was trained for {kind} types {list(ours)}, but dataset "
+                f"{spec.name} has {missing} besides"
+            )
+
+
+def evaluate_checkpoint(
+    model_dir: Path,
+    dataset: str | None,
+    split: str,
+    data_dir: str | None = None,
+    output: Path | None = None,
+    predictions: Path | None = None,
+    batch_size: int = 32,
+    device: str = "auto",
+    precision: str = "fp32",
+) -> EvaluationResult:
+    import iter.config  # noqa: F401  (registers the config resolvers)
+    from iter.data.registry import load_dataset_spec
+    from iter.inference.loading import load_model
+    from iter.training.precision import resolve_device, resolve_precision
+
+    torch_device = resolve_device(device)
+    numeric = resolve_precision(precision, torch_device)
+    model = load_model(model_dir, str(torch_device))
+    name = dataset or model.config.dataset
+    if not name:
+        raise CheckpointError(f"{model_dir}: the model does not name its dataset; pass --dataset")
+    overrides = [f"dataset.data_dir={data_dir}"] if data_dir else []
+    spec = load_dataset_spec(name, overrides)
+    check_types_match(model, spec)
+    documents = spec.read(split)
+    from tqdm.auto import tqdm
+
+    result, predicted = score_model(
+        model,
+        documents,
+        batch_size,
+        numeric.autocast(),
+        progress=lambda it, total: tqdm(it, total=total, desc=f"{name}/{split}", leave=False),
+    )
+    print(format_report(result, title=f"{model_dir} on {name}/{split}"))
+    output = output or Path(model_dir) / f"eval-{name}-{split}.json"
+    write_metrics_json(
+        output,
+        result,
+        extra={"model": str(model_dir), "dataset": name, "split": split, "precision": precision},
+    )
+    print(f"metrics: {output}")
+    if predictions is not None:
+        write_documents(predicted, predictions)
+        print(f"predictions: {predictions}")
+    return result

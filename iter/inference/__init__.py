@@ -1,0 +1,1 @@
+"""Prediction on documents and raw text."""

@@ -1,0 +1,139 @@
+"""Predicting annotations for word-tokenized documents (evaluation and batch inference)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from iter.data.collate import Batch, iterate_batches
+from iter.data.document import Document, Entity, Relation
+from iter.data.encoding import encode_documents
+from iter.modeling.decoding import SentenceDecoding
+from iter.modeling.model import ITERForRelationExtraction
+
+logger = logging.getLogger(__name__)
+
+Autocast = Callable[[], contextlib.AbstractContextManager]
+
+
+@dataclass
+class ScoredAnnotations:
+    """One document's predictions with their confidences (windows merged)."""
+
+    entities: dict[Entity, float] = field(default_factory=dict)
+    relations: dict[Relation, float] = field(default_factory=dict)
+
+    def add(
+        self, entity_scores: dict[Entity, float], relation_scores: dict[Relation, float]
+    ) -> None:
+        for store, found in ((self.entities, entity_scores), (self.relations, relation_scores)):
+            for key, score in found.items():
+                store[key] = max(score, store.get(key, 0.0))
+
+
+def to_word_annotations(
+    batch: Batch,
+    row: int,
+    decoding: SentenceDecoding,
+    entity_types: Sequence[str],
+    relation_types: Sequence[str],
+) -> tuple[dict[Entity, float], dict[Relation, float]]:
+    """Map one segment's sub-word predictions to scored word spans of its document."""
+    offset = batch.word_offset[row]
+    word_of_start = {pos: offset + w for w, pos in enumerate(batch.start_positions[row])}
+    word_of_end = {pos: offset + w for w, pos in enumerate(batch.end_positions[row])}
+    entities = [
+        (Entity(word_of_start[s], word_of_end[e] + 1, entity_types[t]), score)
+        for s, e, t, score in decoding.spans
+    ]
+    relations = {
+        Relation(entities[h][0], entities[t][0], relation_types[r]): p
+        for h, t, r, p in decoding.links
+    }
+    return dict(entities), relations
+
+
+def encode_for_model(model: ITERForRelationExtraction, documents: Sequence[Document]) -> list[dict]:
+    """Segments of ``documents`` for this model, logging what windowing had to do."""
+    config = model.config
+    dataset, report = encode_documents(
+        documents,
+        model.tokenizer,
+        config.entity_types,
+        config.relation_types,
+        config.max_sequence_length,
+    )
+    message = report.describe(config.max_sequence_length)
+    if message:
+        logger.warning(message)
+    return dataset.to_list()
+
+
+@torch.no_grad()
+def predict_scored(
+    model: ITERForRelationExtraction,
+    documents: Sequence[Document],
+    batch_size: int = 32,
+    autocast: Autocast = contextlib.nullcontext,
+    segments: Sequence[dict] | None = None,
+    progress: Callable | None = None,
+) -> list[ScoredAnnotations]:
+    """Scored predictions per document; ``segments`` reuses an earlier encoding of them."""
+    if segments is None:
+        segments = encode_for_model(model, documents)
+    config = model.config
+    results = [ScoredAnnotations() for _ in documents]
+    for batch, decodings in _decode(model, segments, batch_size, autocast, progress):
+        for row, decoding in enumerate(decodings):
+            found = to_word_annotations(
+                batch, row, decoding, config.entity_types, config.relation_types
+            )
+            results[batch.doc_index[row]].add(*found)
+    return results
+
+
+def _decode(
+    model: ITERForRelationExtraction,
+    segments: Sequence[dict],
+    batch_size: int,
+    autocast: Autocast,
+    progress: Callable | None,
+) -> Iterator[tuple[Batch, list[SentenceDecoding]]]:
+    was_training = model.training
+    model.eval()
+    device = model.device
+    batches = iterate_batches(segments, batch_size, model.tokenizer.pad_token_id)
+    if progress is not None:
+        batches = progress(batches, total=-(-len(segments) // batch_size))
+    try:
+        for batch in batches:
+            with autocast():
+                decodings = model.decode(
+                    batch.input_ids.to(device),
+                    batch.attention_mask.to(device),
+                    batch.start_mask.to(device),
+                    batch.end_mask.to(device),
+                )
+            yield batch, decodings
+    finally:
+        model.train(was_training)
+
+
+def predict_documents(
+    model: ITERForRelationExtraction,
+    documents: Sequence[Document],
+    batch_size: int = 32,
+    autocast: Autocast = contextlib.nullcontext,
+    segments: Sequence[dict] | None = None,
+    progress: Callable | None = None,
+) -> list[Document]:
+    """The documents with predicted entities and relations in place of their gold ones."""
+    scored = predict_scored(model, documents, batch_size, autocast, segments, progress)
+    return [
+        doc.with_annotations(tuple(sorted(s.entities)), tuple(sorted(s.relations)))
+        for doc, s in zip(documents, scored, strict=True)
+    ]

@@ -1,0 +1,1 @@
+"""The ITER model: configuration, heads, steps and decoding."""

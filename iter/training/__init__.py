@@ -1,0 +1,1 @@
+"""The training loop, optimisation, checkpoints and logging."""

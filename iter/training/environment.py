@@ -1,0 +1,41 @@
+"""What a run records about where it ran: versions, git state, hardware."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+
+import torch
+import transformers
+
+from iter.config import REPO_ROOT
+
+
+def _git(*args: str) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip()
+
+
+def run_environment(device: torch.device) -> dict:
+    from iter import __version__
+
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "iter": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda or "none",
+        "transformers": transformers.__version__,
+        "platform": platform.platform(),
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "torch_threads": torch.get_num_threads(),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+    }

@@ -1,0 +1,72 @@
+"""Device and numeric precision: what runs where, checked before any work starts."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from iter.errors import ConfigError
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str
+    device: torch.device
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.name)
+
+    def autocast(self) -> Callable[[], contextlib.AbstractContextManager]:
+        """A factory of autocast contexts (a no-op for fp32)."""
+        dtype = self.dtype
+        if dtype is None:
+            return contextlib.nullcontext
+        return lambda: torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler | None:
+        """fp16 needs loss scaling; its scaler also skips steps with overflowed gradients."""
+        if self.name == "fp16":
+            return torch.amp.GradScaler(self.device.type)
+        return None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(
+            f"trainer.device: unknown device {name!r} (auto, cpu, cuda, cuda:N)"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name}, but CUDA is not available on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"trainer.device: {name!r} is not supported (auto, cpu, cuda, cuda:N)")
+    return device
+
+
+def resolve_precision(name: str, device: torch.device) -> Precision:
+    if name not in PRECISIONS:
+        raise ConfigError(f"trainer.precision: {name!r} is not one of {', '.join(PRECISIONS)}")
+    if name == "fp16" and device.type != "cuda":
+        raise ConfigError("trainer.precision=fp16 needs a CUDA device; on CPU use fp32 or bf16")
+    if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(
+            f"trainer.precision=bf16: {torch.cuda.get_device_name(device)} lacks bf16"
+        )
+    return Precision(name, device)
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

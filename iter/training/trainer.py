@@ -1,0 +1,359 @@
+"""The training loop: epochs of teacher-forced steps, dev evaluation, selection, early stop.
+
+Resumable: after every epoch, and when SIGTERM/SIGINT arrives, the full state (weights,
+optimiser, scheduler, scaler, RNG states, position in the epoch, best score) is written
+atomically. Batch order is a function of (seed, epoch), so a resumed run replays exactly the
+batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from iter.data.collate import batch_order, iterate_batches
+from iter.data.document import Document
+from iter.errors import IterError
+from iter.evaluation.metrics import EvaluationResult
+from iter.evaluation.runner import score_model
+from iter.modeling.model import ITERForRelationExtraction
+from iter.training.loggers import NullLogger
+from iter.training.optim import build_optimizer, build_scheduler
+from iter.training.precision import Precision
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "training_state.pt"
+
+
+class TrainingInterrupted(IterError):
+    """SIGTERM/SIGINT arrived; the state was saved and the run can be resumed."""
+
+    exit_code = 130
+
+
+class NonFiniteLossError(IterError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 3
+
+
+@dataclass
+class TrainerSettings:
+    max_epochs: int
+    patience: int
+    batch_size: int
+    eval_batch_size: int
+    encoder_lr: float
+    head_lr: float
+    encoder_weight_decay: float
+    head_weight_decay: float
+    encoder_warmup: float
+    head_warmup: float
+    gradient_clip: float | None
+    select_best: bool = True
+    limit_train_batches: int | None = None
+    log_every_n_steps: int = 10
+
+    def __post_init__(self) -> None:
+        from iter.errors import ConfigError
+
+        for name in ("max_epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
+        if self.patience < 1:
+            raise ConfigError(f"trainer.patience must be >= 1, got {self.patience}")
+        if self.limit_train_batches is not None and self.limit_train_batches < 1:
+            raise ConfigError("trainer.limit_train_batches must be >= 1 or null")
+
+
+@dataclass
+class TrainerState:
+    epoch: int = 0  # epochs completed
+    step_in_epoch: int = 0  # optimizer steps done in the current (unfinished) epoch
+    global_step: int = 0
+    best_score: float = -1.0
+    best_epoch: int = -1
+    epochs_without_improvement: int = 0
+    skipped_steps: int = 0
+    history: list[dict] = field(default_factory=list)
+    finished: bool = False
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: ITERForRelationExtraction,
+        settings: TrainerSettings,
+        precision: Precision,
+        seed: int,
+        run_dir: Path,
+        score: Callable[[EvaluationResult], float],
+        on_new_best: Callable[[int, EvaluationResult], None],
+        experiment_logger: NullLogger | None = None,
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.precision = precision
+        self.seed = seed
+        self.run_dir = run_dir
+        self.score = score
+        self.on_new_best = on_new_best
+        self.log = experiment_logger or NullLogger()
+        self.state = TrainerState()
+        self._stop_signal: int | None = None
+        self.optimizer = build_optimizer(
+            model,
+            settings.encoder_lr,
+            settings.head_lr,
+            settings.encoder_weight_decay,
+            settings.head_weight_decay,
+        )
+        self.scaler = precision.grad_scaler()
+        self.scheduler = None
+
+    # ----------------------------------------------------------------- evaluation
+    def evaluate(
+        self, documents: Sequence[Document], segments: Sequence[dict], desc: str = "eval"
+    ) -> EvaluationResult:
+        result, _ = score_model(
+            self.model,
+            documents,
+            batch_size=self.settings.eval_batch_size,
+            autocast=self.precision.autocast(),
+            segments=segments,
+            progress=lambda it, total: tqdm(it, total=total, desc=desc, leave=False),
+        )
+        return result
+
+    # ----------------------------------------------------------------- state
+    def state_path(self) -> Path:
+        return self.run_dir / STATE_FILE
+
+    def save_state(self) -> None:
+        state = {
+            "trainer": self.state.__dict__,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "rng": {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+        }
+        path = self.state_path()
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def load_state(self, path: Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self._pending_scheduler_state = state["scheduler"]
+        if self.scaler is not None and state["scaler"] is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        self.state = TrainerState(**state["trainer"])
+        rng = state["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+    def _handle_signal(self, signum: int, frame: object) -> None:
+        # Finish the current step, then save; a second signal stops at once.
+        if self._stop_signal is not None:
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+
+    # ----------------------------------------------------------------- training
+    def _epoch_order(self, lengths: Sequence[int], epoch: int) -> list[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        order = batch_order(lengths, self.settings.batch_size, shuffle=True, generator=generator)
+        if self.settings.limit_train_batches is not None:
+            order = order[: self.settings.limit_train_batches]
+        return order
+
+    def fit(
+        self,
+        train_segments: Sequence[dict],
+        dev_documents: Sequence[Document],
+        dev_segments: Sequence[dict],
+        resume_from: Path | None = None,
+    ) -> TrainerState:
+        s = self.settings
+        lengths = [len(row["input_ids"]) for row in train_segments]
+        steps_per_epoch = len(self._epoch_order(lengths, 0))
+        total_steps = steps_per_epoch * s.max_epochs
+        self.scheduler = build_scheduler(
+            self.optimizer, total_steps, s.encoder_warmup, s.head_warmup
+        )
+        if resume_from is not None:
+            self.load_state(resume_from)
+            if self._pending_scheduler_state is not None:
+                self.scheduler.load_state_dict(self._pending_scheduler_state)
+            logger.info(
+                "resumed at epoch %d, step %d of that epoch (global step %d)",
+                self.state.epoch + 1,
+                self.state.step_in_epoch,
+                self.state.global_step,
+            )
+        previous = {
+            sig: signal.signal(sig, self._handle_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            self._fit_epochs(train_segments, lengths, dev_documents, dev_segments)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self.state
+
+    def _fit_epochs(
+        self,
+        train_segments: Sequence[dict],
+        lengths: Sequence[int],
+        dev_documents: Sequence[Document],
+        dev_segments: Sequence[dict],
+    ) -> None:
+        s, st = self.settings, self.state
+        pad_id = self.model.tokenizer.pad_token_id
+        epochs = tqdm(
+            range(st.epoch, s.max_epochs), desc="epochs", initial=st.epoch, total=s.max_epochs
+        )
+        for epoch in epochs:
+            order = self._epoch_order(lengths, epoch)
+            self.model.train()
+            running = {"loss": 0.0, "start_loss": 0.0, "span_loss": 0.0, "link_loss": 0.0}
+            done_before = st.step_in_epoch
+            steps = tqdm(
+                iterate_batches(train_segments, s.batch_size, pad_id, order=order[done_before:]),
+                total=len(order),
+                initial=done_before,
+                desc=f"epoch {epoch + 1}",
+                leave=False,
+            )
+            for batch in steps:
+                losses = self._train_step(batch)
+                for key in running:
+                    running[key] += losses[key]
+                st.step_in_epoch += 1
+                st.global_step += 1
+                steps.set_postfix(loss=f"{losses['loss']:.4f}")
+                if st.global_step % s.log_every_n_steps == 0:
+                    self.log.log(
+                        {f"train/{k}": v for k, v in losses.items()}
+                        | {
+                            "train/lr_encoder": self.scheduler.get_last_lr()[0],
+                            "train/lr_heads": self.scheduler.get_last_lr()[2],
+                            "epoch": epoch + 1,
+                        },
+                        step=st.global_step,
+                    )
+                if self._stop_signal is not None:
+                    self.save_state()
+                    raise TrainingInterrupted(
+                        f"stopped by signal {signal.Signals(self._stop_signal).name} at epoch "
+                        f"{epoch + 1}, step {st.step_in_epoch}; state saved to "
+                        f"{self.state_path()}; continue with resume={self.run_dir}"
+                    )
+            done = max(1, st.step_in_epoch - done_before)
+            means = {k: v / done for k, v in running.items()}
+            result = self.evaluate(dev_documents, dev_segments, desc="dev")
+            dev_score = self.score(result)
+            st.epoch = epoch + 1
+            st.step_in_epoch = 0
+            record = {
+                "epoch": st.epoch,
+                "dev_score": dev_score,
+                **{f"train_{k}": v for k, v in means.items()},
+                "dev": result.to_dict(),
+            }
+            st.history.append(record)
+            self.log.log(
+                {
+                    "dev/score": dev_score,
+                    "dev/ner_f1": result.ner.micro.f1,
+                    "dev/re_f1": result.re.micro.f1,
+                    "dev/re_plus_f1": result.re_plus.micro.f1,
+                    **{f"train/epoch_{k}": v for k, v in means.items()},
+                    "epoch": st.epoch,
+                },
+                step=st.global_step,
+            )
+            improved = dev_score > st.best_score
+            if improved:
+                st.best_score = dev_score
+                st.epochs_without_improvement = 0
+            else:
+                st.epochs_without_improvement += 1
+            # Without selection the checkpoint follows the last epoch.
+            if improved or not s.select_best:
+                st.best_epoch = st.epoch
+                self.on_new_best(st.epoch, result)
+            epochs.set_postfix(dev=f"{100 * dev_score:.2f}", best=f"{100 * st.best_score:.2f}")
+            logger.info(
+                "epoch %d: train loss %.4f, dev score %.2f (best %.2f at epoch %d)",
+                st.epoch,
+                means["loss"],
+                100 * dev_score,
+                100 * st.best_score,
+                st.best_epoch,
+            )
+            stop = s.select_best and st.epochs_without_improvement >= s.patience
+            st.finished = stop or st.epoch == s.max_epochs
+            self.save_state()
+            if stop:
+                logger.info("early stop: no better dev score for %d epochs", s.patience)
+                break
+
+    def _train_step(self, batch) -> dict[str, float]:
+        inputs = batch.model_inputs(self.precision.device)
+        with self.precision.autocast()():
+            output = self.model(**inputs)
+        loss = output.loss
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"loss is {loss.item()} at epoch {self.state.epoch + 1}, step "
+                f"{self.state.step_in_epoch + 1} (global step {self.state.global_step + 1}); "
+                "stopped; the last good checkpoint is kept. Try a lower learning rate or fp32."
+            )
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), self.settings.gradient_clip or math.inf
+        )
+        if self.scaler is not None:
+            # The scaler skips the update itself when gradients overflowed.
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        elif torch.isfinite(norm):
+            self.optimizer.step()
+        else:
+            # bf16/fp32 have no scaler: never apply an overflowed gradient to the weights.
+            self.state.skipped_steps += 1
+            logger.warning("skipped step %d: non-finite gradient norm", self.state.global_step + 1)
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return {
+            "loss": loss.item(),
+            "start_loss": output.start_loss.item(),
+            "span_loss": output.span_loss.item(),
+            "link_loss": output.link_loss.item(),
+        }

@@ -1,0 +1,142 @@
+"""The model on tiny random encoders: every family, save/load, generate, and overfitting."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from iter import ITER, ITERConfig, ITERForRelationExtraction
+from iter.data.collate import iterate_batches
+from iter.data.document import Document, Entity, Relation
+from iter.data.encoding import encode_documents
+from iter.inference.documents import predict_documents
+from tests.conftest import sentencepiece_style_tokenizer, tiny_model
+
+SENTENCE = "John Wilkes Booth , who assassinated President Lincoln , was an actor ."
+
+
+def toy_documents() -> list[Document]:
+    words = tuple(SENTENCE.split())
+    booth, lincoln = Entity(0, 3, "Peop"), Entity(7, 8, "Peop")
+    second = tuple(["Mary", "Smith", "works", "for", "Acme", "Corporation", "in", "Boston", "."])
+    mary, acme, boston = Entity(0, 2, "Peop"), Entity(4, 6, "Org"), Entity(7, 8, "Loc")
+    return [
+        Document(words, (booth, lincoln), (Relation(booth, lincoln, "Kill"),)),
+        Document(
+            second,
+            (mary, acme, boston),
+            (Relation(mary, acme, "Work_For"), Relation(acme, boston, "OrgBased_In")),
+        ),
+    ]
+
+
+def tokenizer_for(family, minilm_tokenizer):
+    return (
+        minilm_tokenizer
+        if family == "bert"
+        else sentencepiece_style_tokenizer("t5" if family == "t5" else "deberta")
+    )
+
+
+@pytest.mark.parametrize("family", ["bert", "deberta", "t5"])
+def test_forward_backward_and_generate(family, minilm_tokenizer):
+    tokenizer = tokenizer_for(family, minilm_tokenizer)
+    model = tiny_model(tokenizer, family)
+    docs = toy_documents()
+    encoded, _ = encode_documents(
+        docs, tokenizer, model.config.entity_types, model.config.relation_types, 128
+    )
+    batch = next(iterate_batches(encoded.to_list(), 2, tokenizer.pad_token_id))
+    output = model(**batch.model_inputs("cpu"))
+    for loss in (output.start_loss, output.span_loss, output.link_loss):
+        assert torch.isfinite(loss) and loss > 0
+    output.loss.backward()
+    assert model.encoder.get_input_embeddings().weight.grad is not None
+    assert model.link_head.gate_inner.weight.grad.abs().sum() > 0
+
+    encodings = tokenizer(SENTENCE, return_tensors="pt")
+    generated = model.generate(encodings["input_ids"], attention_mask=encodings["attention_mask"])
+    assert len(generated.entities) == 1 and len(generated.links) == 1
+    for entity in generated.entities[0]:
+        assert entity.type in model.config.entity_types
+        assert 0 <= entity.start < entity.end <= encodings["input_ids"].size(1)
+    for link in generated.links[0]:
+        assert link.head in generated.entities[0] and link.tail in generated.entities[0]
+
+
+@pytest.mark.parametrize("family", ["bert", "deberta", "t5"])
+def test_save_and_load_round_trip(family, minilm_tokenizer, tmp_path):
+    tokenizer = tokenizer_for(family, minilm_tokenizer)
+    model = tiny_model(tokenizer, family, symmetric=("Kill",), nesting_depth=2).eval()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").is_file()
+    loaded = ITERForRelationExtraction.from_pretrained(tmp_path).eval()
+    assert loaded.config.entity_types == model.config.entity_types
+    assert loaded.config.symmetric_relation_types == ["Kill"]
+    assert loaded.config.nesting_depth == 2
+    assert loaded.tokenizer is not None
+    assert loaded.tokenizer(SENTENCE)["input_ids"] == tokenizer(SENTENCE)["input_ids"]
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], tensor, msg=name)
+    ids = tokenizer(SENTENCE, return_tensors="pt")
+    with torch.no_grad():
+        a = model.encode(ids["input_ids"], ids["attention_mask"])
+        b = loaded.encode(ids["input_ids"], ids["attention_mask"])
+    torch.testing.assert_close(a, b)
+
+
+def test_entities_only_model(minilm_tokenizer, tmp_path):
+    model = tiny_model(minilm_tokenizer, relation_types=())
+    assert model.link_head is None
+    model = ITER(model.config)
+    model.tokenizer = minilm_tokenizer
+    model.save_pretrained(tmp_path)
+    loaded = ITER.from_pretrained(tmp_path)
+    out = loaded.generate(
+        **{
+            k: v
+            for k, v in minilm_tokenizer(SENTENCE, return_tensors="pt").items()
+            if k != "token_type_ids"
+        }
+    )
+    assert out.links == [[]]
+    with pytest.raises(ValueError, match="entities only"):
+        ITER(
+            ITERConfig(
+                encoder_config=model.config.encoder_config, entity_types=["A"], relation_types=["r"]
+            )
+        )
+
+
+def test_config_rejects_unknown_symmetric_type():
+    with pytest.raises(ValueError, match="not relation types"):
+        ITERConfig(entity_types=["A"], relation_types=["r"], symmetric_relation_types=["s"])
+
+
+@pytest.mark.parametrize("family", ["bert", "t5"])
+def test_overfits_two_sentences_exactly(family, minilm_tokenizer):
+    """Losses and decoder agree: a model driven to zero loss decodes the gold annotations."""
+    tokenizer = tokenizer_for(family, minilm_tokenizer)
+    model = tiny_model(tokenizer, family, seed=1)
+    model.config.dropout = 0.0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    docs = toy_documents()
+    encoded, _ = encode_documents(
+        docs, tokenizer, model.config.entity_types, model.config.relation_types, 128
+    )
+    batch = next(iterate_batches(encoded.to_list(), 2, tokenizer.pad_token_id))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(300):
+        loss = model(**batch.model_inputs("cpu")).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if loss.item() < 1e-3:
+            break
+    predictions = predict_documents(model, docs)
+    for gold, predicted in zip(docs, predictions, strict=True):
+        assert set(predicted.entities) == set(gold.entities)
+        assert set(predicted.relations) == set(gold.relations)

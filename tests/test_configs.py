@@ -1,0 +1,96 @@
+"""Every config group composes, and the paper's flags map onto Hydra overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from iter.cli.flags import translate_flags
+from iter.data.registry import CONFIG_DIR, DatasetSpec, compose_config, load_dataset_spec
+from iter.errors import ConfigError
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def test_default_composition_is_the_papers_conll04_setup():
+    cfg = compose_config()
+    assert cfg.dataset.name == "conll04"
+    assert cfg.model.transformer == "sentence-transformers/all-MiniLM-L6-v2"
+    t = cfg.trainer
+    assert (t.batch_size, t.encoder_lr, t.head_lr) == (8, 5e-5, 3e-4)
+    assert (t.encoder_weight_decay, t.head_weight_decay) == (0.1, 0.02)
+    assert (t.encoder_warmup, t.head_warmup, t.max_epochs, t.patience) == (0.05, 0.01, 100, 10)
+    assert cfg.logger.name == "wandb" and cfg.logger.mode == "offline"
+    assert Path(cfg.paths.data_dir).is_absolute()
+
+
+@pytest.mark.parametrize("name", options("dataset"))
+def test_every_dataset_config_composes_into_a_valid_spec(name):
+    cfg = compose_config([f"dataset={name}"])
+    spec = DatasetSpec.from_config(cfg.dataset)
+    assert spec.name == name
+    assert spec.entity_types
+    assert (spec.selection_metric == "ner") == (not spec.relation_types)
+    OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+
+
+def test_dataset_facts():
+    assert load_dataset_spec("scierc").symmetric_relation_types == ("Compare", "Conjunction")
+    assert load_dataset_spec("genia").nesting_depth == 4
+    ade = load_dataset_spec("ade", ["dataset.fold=7"])
+    assert ade.metric_average == "macro"
+    assert ade.path("train").name == "split_7_train.json"
+    assert load_dataset_spec("conll03").context_window > 0
+
+
+@pytest.mark.parametrize("group", ["model", "trainer", "logger", "debug", "experiment", "paths"])
+def test_every_option_of_every_group_composes(group):
+    for option in options(group):
+        cfg = compose_config([f"{group}={option}"])
+        OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_debug_preset_wins_over_dataset_hyperparameters():
+    cfg = compose_config(["dataset=ade", "debug=short"])
+    assert cfg.trainer.max_epochs == 2  # ade sets 20; the preset is applied last
+    assert cfg.logger.name == "none"
+
+
+def test_final_conll04_protocol_trains_on_train_and_dev():
+    cfg = compose_config(["experiment=conll04_final"])
+    assert list(cfg.dataset.train_splits) == ["train", "dev"]
+    assert cfg.trainer.select_best is False
+
+
+def test_unknown_dataset_is_a_clear_error():
+    with pytest.raises(ConfigError, match="unknown dataset 'conll05'; available: ace05"):
+        load_dataset_spec("conll05")
+
+
+def test_paper_flags_translate_to_overrides():
+    assert translate_flags(
+        [
+            "--dataset",
+            "conll04",
+            "--transformer",
+            "/m/x",
+            "--seed",
+            "3",
+            "--use_bfloat16",
+            "trainer.max_epochs=5",
+            "--epochs=7",
+        ]
+    ) == [
+        "dataset=conll04",
+        "model.transformer=/m/x",
+        "seed=3",
+        "trainer.precision=bf16",
+        "trainer.max_epochs=5",
+        "trainer.max_epochs=7",
+    ]
+    with pytest.raises(ConfigError, match="--seed needs a value"):
+        translate_flags(["--seed"])
