@@ -7,12 +7,11 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from iter.evaluation.metrics import EvaluationResult, evaluate
-from iter.evaluation.report import format_report, write_metrics_json
-
 from iter.data.document import Document
 from iter.data.reader import write_documents
 from iter.errors import CheckpointError
+from iter.evaluation.metrics import EvaluationResult, evaluate
+from iter.evaluation.report import format_report, write_metrics_json
 from iter.inference.documents import predict_documents
 from iter.modeling.model import ITERForRelationExtraction
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
 from iter.modeling.candidates import closest_starts
@@ -347,3 +347,8 @@ class ITER(ITERForRelationExtraction):
         if config.relation_types:
             raise ValueError("ITER predicts entities only; use ITERForRelationExtraction for links")
         super().__init__(config)
+
+
+# Known to the Auto classes, so AutoConfig / AutoModel / AutoTokenizer read ITER folders.
+AutoConfig.register(ITERConfig.model_type, ITERConfig, exist_ok=True)
+AutoModel.register(ITERConfig, ITERForRelationExtraction, exist_ok=True)

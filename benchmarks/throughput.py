@@ -1,0 +1,229 @@
+"""Throughput of ITER against its bare encoder, on the same batches (not a timed test).
+
+Inference: sentences per second of the full ITER pipeline (``model.decode``: encoder, the
+three steps, decoding into spans and links) against a bare encoder forward pass, over the
+same length-sorted batches of CoNLL04 test, at several batch sizes. Training: the cost of one
+ITER forward+backward (all three losses) against the bare encoder's forward+backward (a
+dummy loss on its hidden states), over the same training batches.
+
+    python3 benchmarks/throughput.py --model outputs/runs/.../checkpoint-best      # CPU, MiniLM
+    python3 benchmarks/throughput.py --encoder deberta-v3-large --device cuda --precision bf16
+
+With ``--encoder deberta-v3-large|flan-t5-large`` the encoder is built from its published
+shape with random weights (speed does not depend on the weights). A trained checkpoint is
+preferred for the MiniLM rows: an untrained model emits spans almost everywhere, which
+makes decoding (and so the ITER rows) slower than in real use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from iter.data.collate import iterate_batches  # noqa: E402
+from iter.data.reader import read_documents  # noqa: E402
+from iter.inference.documents import encode_for_model  # noqa: E402
+from iter.modeling.configuration import ITERConfig  # noqa: E402
+from iter.modeling.model import ITERForRelationExtraction  # noqa: E402
+
+CONLL04_ENTITIES = ["Loc", "Org", "Peop", "Other"]
+CONLL04_RELATIONS = ["Work_For", "Kill", "OrgBased_In", "Live_In", "Located_In"]
+
+# Published shapes of the paper's large encoders (random weights are enough for speed).
+LARGE_ENCODERS = {
+    "deberta-v3-large": {
+        "model_type": "deberta-v2", "vocab_size": 128100, "hidden_size": 1024,
+        "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
+        "max_position_embeddings": 512, "relative_attention": True, "position_buckets": 256,
+        "norm_rel_ebd": "layer_norm", "share_att_key": True, "pos_att_type": ["p2c", "c2p"],
+        "layer_norm_eps": 1e-7, "max_relative_positions": -1, "type_vocab_size": 0,
+        "position_biased_input": False,
+    },
+    "flan-t5-large": {
+        "model_type": "t5", "vocab_size": 32128, "d_model": 1024, "d_kv": 64, "d_ff": 2816,
+        "num_layers": 24, "num_heads": 16, "feed_forward_proj": "gated-gelu",
+        "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
+    },
+}  # fmt: skip
+
+
+def build_model(args: argparse.Namespace) -> ITERForRelationExtraction:
+    if args.model:
+        from iter.inference.loading import load_model
+
+        return load_model(args.model)
+    from transformers import AutoTokenizer
+
+    from iter.modeling.encoder import resolve_encoder_path
+
+    if args.encoder in LARGE_ENCODERS:
+        config = ITERConfig(
+            encoder_config=LARGE_ENCODERS[args.encoder], entity_types=CONLL04_ENTITIES,
+            relation_types=CONLL04_RELATIONS, d_ff=args.d_ff or 4096,
+        )  # fmt: skip
+        model = ITERForRelationExtraction(config)
+    else:
+        model = ITERForRelationExtraction.from_encoder(
+            args.encoder, CONLL04_ENTITIES, CONLL04_RELATIONS, d_ff=args.d_ff or 768
+        )
+    # Word boundaries and ids come from the MiniLM tokenizer; ids stay inside every vocab here.
+    model.tokenizer = AutoTokenizer.from_pretrained(resolve_encoder_path("minilm"))
+    return model
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(function, device: torch.device, repeats: int) -> float:
+    """Median seconds of ``repeats`` runs after one warm-up run."""
+    function()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        function()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def inference_rows(model, segments, batch_sizes, device, autocast, repeats) -> list[dict]:
+    rows = []
+    pad = model.tokenizer.pad_token_id
+    for batch_size in batch_sizes:
+        batches = [
+            (b.input_ids.to(device), b.attention_mask.to(device), b.start_mask.to(device),
+             b.end_mask.to(device))
+            for b in iterate_batches(segments, batch_size, pad)
+        ]  # fmt: skip
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+
+        @torch.no_grad()
+        def encoder_only(batches=batches):
+            with autocast():
+                for ids, mask, _, _ in batches:
+                    model.encode(ids, mask)
+
+        @torch.no_grad()
+        def iter_full(batches=batches):
+            with autocast():
+                for ids, mask, starts, ends in batches:
+                    model.decode(ids, mask, starts, ends)
+
+        encoder_s = timed(encoder_only, device, repeats)
+        iter_s = timed(iter_full, device, repeats)
+        row = {
+            "batch_size": batch_size,
+            "sentences": len(segments),
+            "encoder_sentences_per_s": len(segments) / encoder_s,
+            "iter_sentences_per_s": len(segments) / iter_s,
+            "iter_over_encoder": encoder_s / iter_s,
+        }
+        if device.type == "cuda":
+            row["peak_gpu_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def training_row(model, segments, batch_size, device, autocast, batches_to_time) -> dict:
+    pad = model.tokenizer.pad_token_id
+    batches = [b.model_inputs(device) for b in iterate_batches(segments, batch_size, pad)]
+    batches = batches[:batches_to_time]
+    model.train()
+
+    def encoder_step():
+        for inputs in batches:
+            with autocast():
+                hidden = model.encode(inputs["input_ids"], inputs["attention_mask"])
+            hidden.float().pow(2).mean().backward()
+        model.zero_grad(set_to_none=True)
+
+    def iter_step():
+        for inputs in batches:
+            with autocast():
+                loss = model(**inputs).loss
+            loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    encoder_s = timed(encoder_step, device, 3)
+    iter_s = timed(iter_step, device, 3)
+    model.eval()
+    row = {"batch_size": batch_size, "batches": len(batches), "encoder_fwd_bwd_s": encoder_s,
+           "iter_fwd_bwd_s": iter_s, "iter_cost_over_encoder": iter_s / encoder_s}  # fmt: skip
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="trained checkpoint folder (MiniLM rows)")
+    parser.add_argument(
+        "--encoder", default="minilm", help="minilm | deberta-v3-large | flan-t5-large"
+    )
+    parser.add_argument("--d_ff", type=int)
+    parser.add_argument("--data", default=str(REPO / "data" / "conll04"))
+    parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 8, 32, 64])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train_batches", type=int, default=30)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--output", help="JSON results (default: benchmarks/results/...)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if args.precision == "bf16" else None
+
+    def autocast():
+        return (
+            torch.autocast(device.type, dtype=dtype)
+            if dtype
+            else torch.autocast(device.type, enabled=False)
+        )
+
+    model = build_model(args).to(device).eval()
+    test = read_documents(Path(args.data) / "test.json")
+    train = read_documents(Path(args.data) / "train.json")
+    test_segments = encode_for_model(model, test)
+    train_segments = encode_for_model(model, train)
+    machine = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
+        f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "torch": torch.__version__, "python": platform.python_version(),
+        "precision": args.precision, "encoder": args.model or args.encoder,
+        "encoder_parameters_m": sum(p.numel() for p in model.encoder.parameters()) / 1e6,
+        "iter_parameters_m": sum(p.numel() for p in model.parameters()) / 1e6,
+    }  # fmt: skip
+    print(json.dumps(machine), flush=True)
+    inference = inference_rows(model, test_segments, args.batch_sizes, device, autocast,
+                               args.repeats)  # fmt: skip
+    training = training_row(model, train_segments, 8, device, autocast, args.train_batches)
+    results = {"machine": machine, "inference": inference, "training": training,
+               "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "command": " ".join(sys.argv)}  # fmt: skip
+    output = Path(args.output or REPO / "benchmarks" / "results" /
+                  f"throughput-{args.encoder}-{device.type}-{args.precision}.json")  # fmt: skip
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2))
+    print(f"written: {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Raw text in, grounded offsets out; windows for long texts; the ``iter predict`` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from iter.data.document import Entity, Relation
+from iter.inference import text as text_module
+from iter.inference.documents import ScoredAnnotations
+from iter.inference.text import predict_texts, split_words
+from tests.conftest import REPO, tiny_model
+
+
+def test_split_words_keeps_offsets_and_abbreviations():
+    text = "Mary Smith works for Acme Corp. in the U.S., since 1994!"
+    words = split_words(text)
+    assert [w for w, _, _ in words] == [
+        "Mary",
+        "Smith",
+        "works",
+        "for",
+        "Acme",
+        "Corp",
+        ".",
+        "in",
+        "the",
+        "U.S.",
+        ",",
+        "since",
+        "1994",
+        "!",
+    ]
+    for word, start, end in words:
+        assert text[start:end] == word
+
+
+def test_predictions_are_grounded_in_the_input_string(monkeypatch, minilm_tokenizer):
+    """Word-level predictions map to exact character offsets of the original text."""
+    text = "  Mary Smith  works for\tAcme Corp. in Zürich ."
+
+    def fake_predict(model, documents, batch_size, autocast, progress=None):
+        (doc,) = documents
+        mary, acme, zurich = Entity(0, 2, "Peop"), Entity(4, 6, "Org"), Entity(8, 9, "Loc")
+        assert doc.tokens[:2] == ("Mary", "Smith")
+        scored = ScoredAnnotations(
+            {mary: 0.9, acme: 0.8, zurich: 0.7}, {Relation(mary, acme, "Work_For"): 0.6}
+        )
+        return [scored]
+
+    monkeypatch.setattr(text_module, "predict_scored", fake_predict)
+    (prediction,) = predict_texts(tiny_model(minilm_tokenizer), [text, "   "][:1])
+    assert [(e.text, e.type) for e in prediction.entities] == [
+        ("Mary Smith", "Peop"),
+        ("Acme Corp", "Org"),
+        ("Zürich", "Loc"),
+    ]
+    for entity in prediction.entities:
+        assert text[entity.start : entity.end] == entity.text
+    (relation,) = prediction.relations
+    assert (relation.head, relation.tail, relation.type) == (0, 1, "Work_For")
+    assert prediction.to_dict()["relations"][0]["tail_text"] == "Acme Corp"
+
+
+def test_predict_on_texts_words_empty_and_long_inputs(minilm_tokenizer, caplog):
+    model = tiny_model(minilm_tokenizer)  # max_sequence_length 128
+    long_text = " ".join(f"word{i}" for i in range(400))
+    results = model.predict(
+        ["Mary works for Acme .", ["Mary", "works"], "", long_text], batch_size=2
+    )
+    assert len(results) == 4
+    assert results[2].entities == () and results[2].relations == ()
+    assert results[1].text == "Mary works"
+    for result in results:
+        for entity in result.entities:
+            assert result.text[entity.start : entity.end] == entity.text
+            assert 0.0 < entity.score <= 1.0
+    assert "split into word-aligned windows" in caplog.text  # the long text, not cut silently
+    assert max(e.end for e in results[3].entities) > 1500  # predictions reach past window 1
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, minilm_tokenizer):
+    folder = tmp_path_factory.mktemp("ckpt")
+    tiny_model(minilm_tokenizer).save_pretrained(folder)
+    return folder
+
+
+def test_iter_predict_command_writes_jsonl(checkpoint, tmp_path):
+    source = tmp_path / "input.jsonl"
+    source.write_text(
+        '{"text": "Mary works for Acme ."}\n\n"Boston is big ."\n'
+        '{"tokens": ["John", "lives", "here"]}\n'
+    )
+    output = tmp_path / "out.jsonl"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "iter.cli.main",
+            "predict",
+            "--model",
+            str(checkpoint),
+            str(source),
+            "-o",
+            str(output),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [line["text"] for line in lines] == [
+        "Mary works for Acme .",
+        "Boston is big .",
+        "John lives here",
+    ]
+    assert all({"entities", "relations"} <= set(line) for line in lines)
+    assert "3 predictions written" in result.stderr

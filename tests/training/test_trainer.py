@@ -1,0 +1,126 @@
+"""The training loop's guards, on a tiny model: NaN loss, overflowed gradients, signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+from iter.data.encoding import encode_documents
+from iter.evaluation import EvaluationResult
+from iter.training.precision import Precision
+from iter.training.trainer import (
+    STATE_FILE,
+    NonFiniteLossError,
+    Trainer,
+    TrainerSettings,
+    TrainingInterrupted,
+)
+from tests.conftest import tiny_model
+from tests.modeling.test_model import toy_documents
+
+
+def settings(**overrides) -> TrainerSettings:
+    values = dict(
+        max_epochs=2,
+        patience=2,
+        batch_size=1,
+        eval_batch_size=2,
+        encoder_lr=1e-3,
+        head_lr=1e-3,
+        encoder_weight_decay=0.0,
+        head_weight_decay=0.0,
+        encoder_warmup=0.0,
+        head_warmup=0.0,
+        gradient_clip=1.0,
+    )
+    values.update(overrides)
+    return TrainerSettings(**values)
+
+
+def make_trainer(tokenizer, tmp_path: Path, saved: list, **overrides) -> tuple[Trainer, list]:
+    model = tiny_model(tokenizer)
+    docs = toy_documents()
+    encoded, _ = encode_documents(
+        docs, tokenizer, model.config.entity_types, model.config.relation_types, 128
+    )
+
+    def on_new_best(epoch: int, result: EvaluationResult) -> None:
+        saved.append(epoch)
+
+    trainer = Trainer(
+        model,
+        settings(**overrides),
+        Precision("fp32", torch.device("cpu")),
+        1,
+        tmp_path,
+        score=lambda r: r.ner.micro.f1,
+        on_new_best=on_new_best,
+    )
+    return trainer, [docs, encoded.to_list()]
+
+
+def test_trains_evaluates_and_writes_state(minilm_tokenizer, tmp_path):
+    saved: list[int] = []
+    trainer, (docs, segments) = make_trainer(minilm_tokenizer, tmp_path, saved)
+    state = trainer.fit(segments, docs, segments)
+    assert state.epoch == 2 and state.global_step == 4 and state.finished
+    assert len(state.history) == 2 and saved  # at least the first epoch was a new best
+    assert (tmp_path / STATE_FILE).is_file()
+
+
+def test_nan_loss_stops_with_the_step_named(minilm_tokenizer, tmp_path, monkeypatch):
+    trainer, (docs, segments) = make_trainer(minilm_tokenizer, tmp_path, [])
+    forward = trainer.model.forward
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        output = forward(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            output.loss = output.loss * float("nan")
+        return output
+
+    monkeypatch.setattr(trainer.model, "forward", poisoned)
+    with pytest.raises(
+        NonFiniteLossError, match=r"loss is nan at epoch 2, step 1 \(global step 3\)"
+    ):
+        trainer.fit(segments, docs, segments)
+    # The state of the last finished epoch (1) is what stays on disk.
+    state = torch.load(tmp_path / STATE_FILE, weights_only=False)
+    assert state["trainer"]["epoch"] == 1
+
+
+def test_overflowed_gradients_skip_the_step(minilm_tokenizer, tmp_path):
+    trainer, (docs, segments) = make_trainer(minilm_tokenizer, tmp_path, [], max_epochs=1)
+    weight = trainer.model.span_head.out.weight
+    handle = weight.register_hook(lambda grad: grad * float("inf"))
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    state = trainer.fit(segments, docs, segments)
+    handle.remove()
+    assert state.skipped_steps == state.global_step == 2
+    for name, parameter in trainer.model.named_parameters():
+        torch.testing.assert_close(parameter.detach(), before[name], msg=name)
+
+
+def test_sigterm_saves_a_resumable_state(minilm_tokenizer, tmp_path, monkeypatch):
+    trainer, (docs, segments) = make_trainer(minilm_tokenizer, tmp_path, [])
+    step = trainer._train_step
+
+    def step_then_signal(batch):
+        losses = step(batch)
+        if trainer.state.global_step == 2:  # the first step of epoch 2 is running
+            os.kill(os.getpid(), signal.SIGTERM)
+        return losses
+
+    monkeypatch.setattr(trainer, "_train_step", step_then_signal)
+    with pytest.raises(TrainingInterrupted, match="epoch 2, step 1") as info:
+        trainer.fit(segments, docs, segments)
+    assert info.value.exit_code == 130
+    saved = torch.load(tmp_path / STATE_FILE, weights_only=False)["trainer"]
+    assert (saved["epoch"], saved["step_in_epoch"], saved["global_step"]) == (1, 1, 3)
+    # The signal handlers are restored after fit().
+    assert signal.getsignal(signal.SIGTERM) is not trainer._handle_signal
