@@ -15,14 +15,15 @@ from importlib import resources
 TEMPLATE = "model_card.md"
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
 
-CITATION = """hennen-etal-2024-iter,
+# The template reads `@inproceedings{citation}`: the placeholder stands for the braces too.
+CITATION = """{hennen-etal-2024-iter,
     title = "{ITER}: Iterative Transformer-based Entity Recognition and Relation Extraction",
     author = "Hennen, Moritz and Babl, Florian and Geierhos, Michaela",
     booktitle = "Findings of the Association for Computational Linguistics: EMNLP 2024",
     year = "2024",
     publisher = "Association for Computational Linguistics",
     url = "https://aclanthology.org/2024.findings-emnlp.655",
-"""
+}"""
 
 
 def template_text() -> str:

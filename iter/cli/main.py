@@ -32,7 +32,8 @@ def read_inputs(path: Path) -> list[str | list[str]]:
     except UnicodeDecodeError as err:
         raise InputError(f"{path}: not valid UTF-8 (byte {err.start})") from None
     if path.suffix != ".jsonl":
-        return [line for line in lines if line.strip()]
+        # Blank lines stay (as texts without entities) so output line N answers input line N.
+        return list(lines)
     texts: list[str | list[str]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():

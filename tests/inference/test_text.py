@@ -122,3 +122,11 @@ def test_iter_predict_command_writes_jsonl(checkpoint, tmp_path):
     ]
     assert all({"entities", "relations"} <= set(line) for line in lines)
     assert "3 predictions written" in result.stderr
+
+
+def test_text_input_keeps_blank_lines_aligned(tmp_path):
+    from iter.cli.main import read_inputs
+
+    source = tmp_path / "input.txt"
+    source.write_text("first text\n\nthird text\n")
+    assert read_inputs(source) == ["first text", "", "third text"]

@@ -124,3 +124,14 @@ def test_sigterm_saves_a_resumable_state(minilm_tokenizer, tmp_path, monkeypatch
     assert (saved["epoch"], saved["step_in_epoch"], saved["global_step"]) == (1, 1, 3)
     # The signal handlers are restored after fit().
     assert signal.getsignal(signal.SIGTERM) is not trainer._handle_signal
+
+
+def test_bf16_autocast_trains_on_cpu(minilm_tokenizer, tmp_path):
+    trainer, (docs, segments) = make_trainer(minilm_tokenizer, tmp_path, [], max_epochs=1)
+    trainer.precision = Precision("bf16", torch.device("cpu"))
+    before = trainer.model.span_head.out.weight.detach().clone()
+    state = trainer.fit(segments, docs, segments)
+    assert state.skipped_steps == 0 and state.global_step == 2
+    assert all(h["train_loss"] > 0 for h in state.history)
+    assert not torch.equal(before, trainer.model.span_head.out.weight.detach())
+    assert trainer.model.span_head.out.weight.dtype == torch.float32  # master weights stay fp32
