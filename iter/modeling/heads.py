@@ -51,6 +51,14 @@ class GatedPairFeedForward(nn.Module):
         left, right = torch.nn.functional.linear(self.dropout(x), stacked).chunk(2, dim=-1)
         return left, right
 
+    def project_left(self, x: torch.Tensor) -> torch.Tensor:
+        """Projection [..., 2 * d_ff] of states taken as left members only."""
+        return torch.nn.functional.linear(self.dropout(x), self.gate_inner.weight[:, : self.d_in])
+
+    def project_right(self, x: torch.Tensor) -> torch.Tensor:
+        """Projection [..., 2 * d_ff] of states taken as right members only."""
+        return torch.nn.functional.linear(self.dropout(x), self.gate_inner.weight[:, self.d_in :])
+
     def score(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """Logits [..., d_out] for pairs whose projections broadcast together."""
         gate, inner = (left + right).chunk(2, dim=-1)

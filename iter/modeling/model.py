@@ -79,16 +79,20 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             if config.relation_types
             else None
         )
-        symmetric = [config.relation_types.index(t) for t in config.symmetric_relation_types]
-        self.register_buffer(
-            "symmetric_relations",
-            torch.zeros(len(config.relation_types), dtype=torch.bool).index_fill_(
-                0, torch.tensor(symmetric, dtype=torch.long), True
-            ),
-            persistent=False,
-        )
         self._tokenizer: PreTrainedTokenizerBase | None = None
         self.post_init()
+
+    def symmetric_relation_mask(self, device: torch.device) -> torch.Tensor:
+        """[R] bool: which relation types are symmetric.
+
+        Built from the config on each call rather than kept as a buffer: ``from_pretrained``
+        creates the model on the meta device, and a non-persistent buffer would be left as
+        uninitialised memory, making random relation types symmetric.
+        """
+        mask = torch.zeros(len(self.config.relation_types), dtype=torch.bool)
+        for name in self.config.symmetric_relation_types:
+            mask[self.config.relation_types.index(name)] = True
+        return mask.to(device)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -152,11 +156,17 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         Returns (logits [B, L, k, E], candidate start positions [B, L, k], valid [B, L, k]).
         """
         candidates, valid = closest_starts(starts, self.config.nesting_depth)
-        start_proj, end_proj = self.span_head.project(hidden)  # [B, L, 2*F] each
         batch, length, k = candidates.shape
-        gathered = start_proj.gather(
-            1, candidates.view(batch, length * k, 1).expand(-1, -1, start_proj.size(-1))
-        ).view(batch, length, k, -1)  # [B, L, k, 2*F]
+        end_proj = self.span_head.project_right(hidden)  # [B, L, 2F]
+        # Only start positions are ever left members, and they are few: project just those.
+        start_proj = self.span_head.project_left(hidden[starts])  # [N, 2F]
+        start_proj = torch.cat((start_proj, start_proj.new_zeros(1, start_proj.size(-1))))
+        # Row of each start in `start_proj` (starts are taken in row-major order); slots
+        # without a start point at the zero row appended last.
+        rank = starts.view(-1).long().cumsum(0).view(batch, length) - 1  # [B, L]
+        row = rank.gather(1, candidates.view(batch, length * k)).view(batch, length, k)
+        row = torch.where(valid, row, start_proj.size(0) - 1)
+        gathered = start_proj[row]  # [B, L, k, 2F]
         logits = self.span_head.score(gathered, end_proj.unsqueeze(2))  # [B, L, k, E]
         return logits, candidates, valid
 
@@ -234,7 +244,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
                 keep = gold_link_mask
                 link_targets[b_index[keep], head[keep], tail[keep], rel[keep]] = 1.0
                 # A symmetric relation holds in both directions.
-                symmetric = self.symmetric_relations[rel] & keep
+                symmetric = self.symmetric_relation_mask(rel.device)[rel] & keep
                 link_targets[
                     b_index[symmetric], tail[symmetric], head[symmetric], rel[symmetric]
                 ] = 1.0
@@ -273,7 +283,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             decode_links(
                 link_logits,
                 span_mask,
-                self.symmetric_relations,
+                self.symmetric_relation_mask(link_logits.device),
                 self.config.link_threshold,
                 sentences,
             )

@@ -13,6 +13,7 @@ import math
 import os
 import random
 import signal
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,9 @@ class TrainerSettings:
             raise ConfigError("trainer.limit_train_batches must be >= 1 or null")
 
 
+LOSS_KEYS = ("loss", "start_loss", "span_loss", "link_loss")
+
+
 @dataclass
 class TrainerState:
     epoch: int = 0  # epochs completed
@@ -86,6 +90,9 @@ class TrainerState:
     best_epoch: int = -1
     epochs_without_improvement: int = 0
     skipped_steps: int = 0
+    # Loss sums over the current epoch's steps, kept in the state so that an epoch resumed
+    # mid-way reports the same mean loss as an uninterrupted one.
+    epoch_loss_sums: dict[str, float] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     finished: bool = False
 
@@ -237,7 +244,9 @@ class Trainer:
         for epoch in epochs:
             order = self._epoch_order(lengths, epoch)
             self.model.train()
-            running = {"loss": 0.0, "start_loss": 0.0, "span_loss": 0.0, "link_loss": 0.0}
+            if st.step_in_epoch == 0:
+                st.epoch_loss_sums = dict.fromkeys(LOSS_KEYS, 0.0)
+            running = st.epoch_loss_sums
             done_before = st.step_in_epoch
             steps = tqdm(
                 iterate_batches(train_segments, s.batch_size, pad_id, order=order[done_before:]),
@@ -270,7 +279,7 @@ class Trainer:
                         f"{epoch + 1}, step {st.step_in_epoch}; state saved to "
                         f"{self.state_path()}; continue with resume={self.run_dir}"
                     )
-            done = max(1, st.step_in_epoch - done_before)
+            done = max(1, st.step_in_epoch)
             means = {k: v / done for k, v in running.items()}
             result = self.evaluate(dev_documents, dev_segments, desc="dev")
             dev_score = self.score(result)
@@ -349,7 +358,11 @@ class Trainer:
             # bf16/fp32 have no scaler: never apply an overflowed gradient to the weights.
             self.state.skipped_steps += 1
             logger.warning("skipped step %d: non-finite gradient norm", self.state.global_step + 1)
-        self.scheduler.step()
+        with warnings.catch_warnings():
+            # The schedule follows the global step, skipped or not, so a resumed run lines up;
+            # PyTorch warns when the very first optimizer step was the one skipped.
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+            self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return {
             "loss": loss.item(),

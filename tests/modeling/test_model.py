@@ -83,6 +83,15 @@ def test_save_and_load_round_trip(family, minilm_tokenizer, tmp_path):
         a = model.encode(ids["input_ids"], ids["attention_mask"])
         b = loaded.encode(ids["input_ids"], ids["attention_mask"])
     torch.testing.assert_close(a, b)
+    # Everything decoding reads must survive loading, not just the weights: a symmetric-type
+    # mask kept as a non-persistent buffer once came back as uninitialised memory.
+    expected = [name == "Kill" for name in model.config.relation_types]
+    assert loaded.symmetric_relation_mask(torch.device("cpu")).tolist() == expected
+    spans = torch.tensor([[[1, 1], [2, 3], [4, 4]]])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded.link_logits(b, spans), model.link_logits(a, spans), msg="link logits"
+        )
 
 
 def test_entities_only_model(minilm_tokenizer, tmp_path):
@@ -129,13 +138,23 @@ def test_overfits_two_sentences_exactly(family, minilm_tokenizer):
     batch = next(iterate_batches(encoded.to_list(), 2, tokenizer.pad_token_id))
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
-    for _ in range(300):
+    # A mean loss near zero still allows one wrong pair among many, and how soon each
+    # pair settles depends on the machine's float kernels; so train until the loss is
+    # tiny and then check the decoder at a few more points rather than at one threshold.
+    for step in range(600):
+        model.train()
         loss = model(**batch.model_inputs("cpu")).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if loss.item() < 1e-3:
-            break
+        if loss.item() < 1e-3 and step % 25 == 0:
+            predictions = predict_documents(model, docs)
+            if all(
+                set(p.entities) == set(g.entities) and set(p.relations) == set(g.relations)
+                for g, p in zip(docs, predictions, strict=True)
+            ):
+                break
+    assert loss.item() < 1e-3
     predictions = predict_documents(model, docs)
     for gold, predicted in zip(docs, predictions, strict=True):
         assert set(predicted.entities) == set(gold.entities)

@@ -1,0 +1,47 @@
+"""The factored pair heads equal a gated feed-forward block over concatenated states."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from iter.modeling.candidates import closest_starts
+from iter.modeling.heads import GatedPairFeedForward
+from tests.conftest import tiny_model
+
+
+def concat_ffn(head: GatedPairFeedForward, left: torch.Tensor, right: torch.Tensor):
+    """The textbook form: W_o(act(W_g [a; b]) * (W_i [a; b]))."""
+    x = torch.cat((left, right), dim=-1)
+    gate, inner = F.linear(x, head.gate_inner.weight).chunk(2, dim=-1)
+    return head.out(head.act(gate) * inner)
+
+
+def test_pair_head_equals_concatenation():
+    torch.manual_seed(0)
+    head = GatedPairFeedForward(8, 16, 3, dropout=0.0, activation="gelu").eval()
+    a, b = torch.randn(5, 8), torch.randn(5, 8)
+    left, right = head.project(a)[0], head.project(b)[1]
+    torch.testing.assert_close(head.score(left, right), concat_ffn(head, a, b))
+    torch.testing.assert_close(head.project_left(a), left)
+    torch.testing.assert_close(head.project_right(b), right)
+
+
+def test_span_logits_equal_explicit_pairs(minilm_tokenizer):
+    model = tiny_model(minilm_tokenizer, nesting_depth=2).eval()
+    torch.manual_seed(1)
+    hidden = torch.randn(3, 9, 32)
+    starts = torch.rand(3, 9) > 0.6
+    starts[2] = False  # a sentence without any start
+    logits, candidates, valid = model.span_logits(hidden, starts)
+    for b in range(3):
+        for j in range(9):
+            for m in range(2):
+                if valid[b, j, m]:
+                    expected = concat_ffn(
+                        model.span_head, hidden[b, candidates[b, j, m]], hidden[b, j]
+                    )
+                    torch.testing.assert_close(logits[b, j, m], expected)
+    assert not valid[2].any()
+    reference, _ = closest_starts(starts, 2)
+    torch.testing.assert_close(candidates, reference)
