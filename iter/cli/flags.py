@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from iter.errors import ConfigError
@@ -22,6 +23,11 @@ SWITCH_FLAGS = {
 }
 
 
+def _is_flag_or_override(arg: str) -> bool:
+    # `--seed trainer.max_epochs=3` forgot the seed; it must not become seed=trainer....
+    return arg.startswith("--") or re.match(r"^[+~]{0,2}[\w.]+=", arg) is not None
+
+
 def translate_flags(argv: Sequence[str]) -> list[str]:
     """Rewrite the paper's flags into Hydra overrides; everything else passes through."""
     out: list[str] = []
@@ -32,7 +38,7 @@ def translate_flags(argv: Sequence[str]) -> list[str]:
         if name in VALUE_FLAGS:
             if eq:
                 value = inline
-            elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            elif i + 1 < len(argv) and not _is_flag_or_override(argv[i + 1]):
                 i += 1
                 value = argv[i]
             else:

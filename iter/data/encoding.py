@@ -72,8 +72,13 @@ def _word_pieces(
     tokenizer: PreTrainedTokenizerBase, words_batch: Sequence[Sequence[str]]
 ) -> list[list[list[int]]]:
     """Sub-word ids per word; words the tokenizer drops entirely become the unknown token."""
+    # verbose=False: whole sentences may exceed the encoder's limit here; they are windowed
+    # afterwards, and the report says so, so the tokenizer's length warning would mislead.
     encoded = tokenizer(
-        [list(w) for w in words_batch], is_split_into_words=True, add_special_tokens=False
+        [list(w) for w in words_batch],
+        is_split_into_words=True,
+        add_special_tokens=False,
+        verbose=False,
     )
     result = []
     for b, words in enumerate(words_batch):

@@ -70,6 +70,10 @@ def evaluate_checkpoint(
     from iter.inference.loading import load_model
     from iter.training.precision import resolve_device, resolve_precision
 
+    if batch_size < 1:
+        from iter.errors import ConfigError
+
+        raise ConfigError(f"--batch_size must be >= 1, got {batch_size}")
     torch_device = resolve_device(device)
     numeric = resolve_precision(precision, torch_device)
     model = load_model(model_dir, str(torch_device))

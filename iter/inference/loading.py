@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from safetensors import SafetensorError
+
 from iter.errors import CheckpointError
 from iter.modeling.model import ITER, ITERForRelationExtraction
 
@@ -34,7 +36,7 @@ def load_model(path: str | Path, device: str = "cpu") -> ITERForRelationExtracti
     cls = ITERForRelationExtraction if config.get("relation_types") else ITER
     try:
         model = cls.from_pretrained(folder)
-    except (OSError, ValueError, RuntimeError, KeyError) as err:
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as err:
         raise CheckpointError(f"{folder}: cannot load the model: {err}") from None
     if model.tokenizer is None:
         raise CheckpointError(f"{folder}: no tokenizer files (tokenizer.json / vocab)")

@@ -65,18 +65,30 @@ def encoder_from_config(config: PretrainedConfig) -> PreTrainedModel:
     return AutoModel.from_config(config)
 
 
+def _looks_like_a_path(name: str) -> bool:
+    # Hub ids are "name" or "namespace/name"; anything else can only be meant as a folder.
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
 def load_encoder(name_or_path: str) -> PreTrainedModel:
     """A pretrained encoder from a local folder or the hub, with a clear error when absent."""
     path = resolve_encoder_path(name_or_path)
+    local = Path(path).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise ConfigError(
+                f"encoder folder {name_or_path!r} has no config.json: not a saved transformer"
+            )
+    elif _looks_like_a_path(path):
+        raise ConfigError(f"encoder {name_or_path!r}: no such folder")
     try:
-        config = AutoConfig.from_pretrained(path)
+        config = AutoConfig.from_pretrained(str(local) if local.is_dir() else path)
+        cls = encoder_class_for(config) or AutoModel
+        return cls.from_pretrained(str(local) if local.is_dir() else path)
     except (OSError, ValueError) as err:
-        hint = "" if Path(path).exists() else " (no such local folder, and the hub did not have it)"
-        raise ConfigError(f"cannot load encoder {name_or_path!r}{hint}: {err}") from None
-    cls = encoder_class_for(config)
-    if cls is not None:
-        return cls.from_pretrained(path)
-    return AutoModel.from_pretrained(path)
+        where = "from its folder" if local.is_dir() else "as a local folder or from the hub"
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"cannot load encoder {name_or_path!r} {where}: {first_line}") from None
 
 
 def hidden_size_of(config: PretrainedConfig) -> int:

@@ -34,6 +34,9 @@ from iter.modeling.encoder import (
 from iter.modeling.heads import GatedFeedForward, GatedPairFeedForward
 from iter.modeling.word_boundaries import word_boundary_masks
 
+# Largest pair-feature buffer (elements) that inference scores at once: 256 MB in fp32.
+PAIR_CHUNK_ELEMENTS = 1 << 26
+
 
 @dataclass
 class ITEROutput(ModelOutput):
@@ -183,7 +186,22 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         """Step 3: logits [B, S, S, R] for every ordered pair (head, tail) of spans."""
         assert self.link_head is not None
         head_proj, tail_proj = self.link_head.project(self.span_states(hidden, spans))
-        return self.link_head.score(head_proj.unsqueeze(2), tail_proj.unsqueeze(1))
+        batch, width, features = head_proj.shape
+        if torch.is_grad_enabled() or batch * width * width * features <= PAIR_CHUNK_ELEMENTS:
+            return self.link_head.score(head_proj.unsqueeze(2), tail_proj.unsqueeze(1))
+        # Scoring pairs materialises [B, S, S, 2F] features. An untrained model or a long
+        # window can emit hundreds of spans, so at inference heads are scored in chunks that
+        # keep that buffer bounded (training only ever links the few gold spans).
+        rows = max(1, PAIR_CHUNK_ELEMENTS // (batch * width * features))
+        return torch.cat(
+            [
+                self.link_head.score(
+                    head_proj[:, i : i + rows].unsqueeze(2), tail_proj.unsqueeze(1)
+                )
+                for i in range(0, width, rows)
+            ],
+            dim=1,
+        )
 
     # ----------------------------------------------------------------- training
     def forward(

@@ -44,9 +44,14 @@ def save_checkpoint(
     tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    (tmp / CARD_FILE).write_text(render_card(card_values, card_extra), encoding="utf-8")
-    (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+    try:
+        model.save_pretrained(tmp)
+        (tmp / CARD_FILE).write_text(render_card(card_values, card_extra), encoding="utf-8")
+        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+    except BaseException:
+        # The previous checkpoint stays as it was; the partial copy goes.
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     replace_directory(tmp, directory)
 
 

@@ -152,6 +152,9 @@ def find_resume_state(resume: object, run_dir: Path) -> tuple[Path, Path] | None
 
 def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
     """Train, select on dev, score test; returns the metrics written to metrics.json."""
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     resume = find_resume_state(cfg.get("resume"), run_dir)
     if resume is not None:
         run_dir = resume[1]

@@ -69,16 +69,60 @@ class TrainerSettings:
     def __post_init__(self) -> None:
         from iter.errors import ConfigError
 
+        for name, expected in _SETTING_TYPES.items():
+            value = getattr(self, name)
+            if value is None and name in _OPTIONAL_SETTINGS:
+                continue
+            # bool is an int in Python; neither `trainer.batch_size=true` nor
+            # `trainer.select_best=1` is what the user meant.
+            if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
+                kind = {int: "an integer", bool: "true or false"}.get(expected, "a number")
+                raise ConfigError(f"trainer.{name} must be {kind}, got {value!r}")
         for name in ("max_epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
         if self.patience < 1:
             raise ConfigError(f"trainer.patience must be >= 1, got {self.patience}")
+        for name in ("encoder_lr", "head_lr"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"trainer.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("encoder_weight_decay", "head_weight_decay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"trainer.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("encoder_warmup", "head_warmup"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(
+                    f"trainer.{name} is a fraction of all steps, in [0, 1]; "
+                    f"got {getattr(self, name)}"
+                )
+        if self.gradient_clip is not None and not self.gradient_clip > 0:
+            raise ConfigError(
+                f"trainer.gradient_clip must be > 0 or null, got {self.gradient_clip}"
+            )
         if self.limit_train_batches is not None and self.limit_train_batches < 1:
             raise ConfigError("trainer.limit_train_batches must be >= 1 or null")
 
 
 LOSS_KEYS = ("loss", "start_loss", "span_loss", "link_loss")
+
+
+_SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
+    "max_epochs": int,
+    "patience": int,
+    "batch_size": int,
+    "eval_batch_size": int,
+    "encoder_lr": (int, float),
+    "head_lr": (int, float),
+    "encoder_weight_decay": (int, float),
+    "head_weight_decay": (int, float),
+    "encoder_warmup": (int, float),
+    "head_warmup": (int, float),
+    "gradient_clip": (int, float),
+    "select_best": bool,
+    "limit_train_batches": int,
+    "log_every_n_steps": int,
+}
+_OPTIONAL_SETTINGS = {"gradient_clip", "limit_train_batches"}
 
 
 @dataclass

@@ -159,3 +159,19 @@ def test_overfits_two_sentences_exactly(family, minilm_tokenizer):
     for gold, predicted in zip(docs, predictions, strict=True):
         assert set(predicted.entities) == set(gold.entities)
         assert set(predicted.relations) == set(gold.relations)
+
+
+def test_link_scoring_in_chunks_matches_scoring_at_once(minilm_tokenizer, monkeypatch):
+    # Inference bounds the [B, S, S, 2F] pair buffer by scoring heads in chunks; an untrained
+    # model that emits a span at every position once exhausted 24 GiB without it.
+    import iter.modeling.model as model_module
+
+    model = tiny_model(minilm_tokenizer).eval()
+    hidden = torch.randn(2, 12, model.config.encoder_config["hidden_size"])
+    spans = torch.stack([torch.arange(12), torch.arange(12)], dim=-1).expand(2, -1, -1)
+    with torch.no_grad():
+        at_once = model.link_logits(hidden, spans)
+        monkeypatch.setattr(model_module, "PAIR_CHUNK_ELEMENTS", 2 * 12 * 5 * 2 * 16)
+        chunked = model.link_logits(hidden, spans)
+    torch.testing.assert_close(chunked, at_once)
+    assert chunked.shape == (2, 12, 12, len(model.config.relation_types))
