@@ -15,7 +15,8 @@ with user_errors():
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict
 
 import iter.config  # noqa: F401  (registers the config resolvers)
 
@@ -26,8 +27,13 @@ def main(cfg: DictConfig) -> float:
 
     from iter.training.run import train_from_config
 
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN and cfg.logger.get("group", False) is None:
+        # The runs of one sweep form one W&B group.
+        with open_dict(cfg):
+            cfg.logger.group = f"{cfg.dataset.name}-{cfg.model.name}-{cfg.sweep_name}"
     with user_errors():
-        metrics = train_from_config(cfg, Path(HydraConfig.get().runtime.output_dir))
+        metrics = train_from_config(cfg, Path(hydra_cfg.runtime.output_dir))
     # Returned for Hydra sweepers that optimise the dev score.
     return metrics["dev_score"]
 

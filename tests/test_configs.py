@@ -94,3 +94,36 @@ def test_paper_flags_translate_to_overrides():
     ]
     with pytest.raises(ConfigError, match="--seed needs a value"):
         translate_flags(["--seed"])
+
+
+@pytest.mark.parametrize(
+    ("launcher", "target"),
+    [
+        ("local", "submitit_launcher.LocalLauncher"),
+        ("slurm", "submitit_launcher.SlurmLauncher"),
+        ("parallel", "joblib_launcher.JoblibLauncher"),
+    ],
+)
+def test_every_launcher_composes(launcher, target):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            "train", overrides=[f"hydra/launcher={launcher}", "seed=3"], return_hydra_config=True
+        )
+    assert cfg.hydra.launcher._target_.endswith(target)
+    if launcher == "slurm":
+        assert cfg.hydra.launcher.gpus_per_node == 1 and cfg.hydra.launcher.array_parallelism == 5
+
+
+def test_sweep_folders_are_named_by_sweep_seed_and_fold():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            "train", overrides=["dataset=ade", "dataset.fold=4", "seed=2"], return_hydra_config=True
+        )
+        plain = compose("train", overrides=["seed=5"], return_hydra_config=True)
+    assert cfg.hydra.sweep.dir.endswith("sweeps/ade/minilm/main")
+    assert cfg.hydra.sweep.subdir == "fold4-seed2"
+    assert plain.hydra.sweep.subdir == "seed5"

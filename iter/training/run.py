@@ -150,6 +150,40 @@ def find_resume_state(resume: object, run_dir: Path) -> tuple[Path, Path] | None
     return state, folder
 
 
+# Keys that may differ between two runs of the same experiment.
+_RUN_LOCAL_KEYS = ("command", "resume", "paths")
+
+
+def earlier_run(run_dir: Path, cfg: DictConfig) -> tuple[dict | None, bool]:
+    """What a re-run sweep finds in ``run_dir``: (metrics if finished, whether to resume).
+
+    Only a run of the same configuration counts; a different one in the same folder is an
+    error rather than something to overwrite or to mix into a summary.
+    """
+    metrics_path, state_path = run_dir / "metrics.json", run_dir / STATE_FILE
+    if not metrics_path.is_file() and not state_path.is_file():
+        return None, False
+    config_path = run_dir / "config.yaml"
+    current = OmegaConf.to_container(cfg, resolve=True)
+    stored = OmegaConf.to_container(OmegaConf.load(config_path)) if config_path.is_file() else {}
+    differing = sorted(
+        key
+        for key in set(current) | set(stored)
+        if key not in _RUN_LOCAL_KEYS and current.get(key) != stored.get(key)
+    )
+    if differing:
+        raise ConfigError(
+            f"{run_dir} holds a run with a different configuration (in: "
+            f"{', '.join(differing)}); choose another sweep_name=... or move that folder"
+        )
+    if metrics_path.is_file():
+        logger.info("%s: already finished, skipped (delete metrics.json to train again)", run_dir)
+        print(f"skipped, already finished: {run_dir}")
+        return json.loads(metrics_path.read_text()), False
+    logger.info("%s: interrupted earlier; continuing from its saved state", run_dir)
+    return None, True
+
+
 def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
     """Train, select on dev, score test; returns the metrics written to metrics.json."""
     seed = cfg.get("seed")
@@ -158,6 +192,12 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
     resume = find_resume_state(cfg.get("resume"), run_dir)
     if resume is not None:
         run_dir = resume[1]
+    else:
+        done, interrupted = earlier_run(run_dir, cfg)
+        if done is not None:
+            return done
+        if interrupted:
+            resume = (run_dir / STATE_FILE, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     spec = DatasetSpec.from_config(cfg.dataset)
     device = resolve_device(cfg.trainer.device)
@@ -251,6 +291,7 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
             "model": cfg.model.name,
             "transformer": public_encoder_name(cfg.model.transformer),
             "seed": cfg.seed,
+            "fold": cfg.dataset.get("fold"),
             "selection": f"{spec.selection_metric} {spec.metric_average}",
             "best_epoch": state.best_epoch,
             "epochs_trained": state.epoch,

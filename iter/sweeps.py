@@ -1,0 +1,170 @@
+"""Summaries of multi-run sweeps: seeds (best of N) or cross-validation folds.
+
+A sweep folder holds one run folder per job (Hydra multirun: ``<sweep>/seed1``, ...), each
+with the ``metrics.json`` a finished run writes. :func:`summarize_sweep` reads them all and
+reports each run's dev and test NER / RE / RE+, the mean ± standard deviation over runs, and
+the run chosen by dev score (the checkpoint to publish, as the paper does with best of 5).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from iter.errors import IterError
+
+TASKS = ("ner", "re", "re_plus")
+TASK_TITLES = {"ner": "NER", "re": "RE", "re_plus": "RE+"}
+METRICS_FILE = "metrics.json"
+
+
+class SweepError(IterError):
+    """A sweep folder holds no finished run, or runs that cannot be summarised together."""
+
+
+@dataclass(frozen=True)
+class RunScores:
+    name: str  # the run folder's name within the sweep
+    seed: int
+    fold: int | None
+    dev_score: float
+    dev: dict[str, float]  # task -> F1 (the dataset's average)
+    test: dict[str, float]
+    checkpoint: str
+
+
+def _f1(scores: dict, task: str, average: str) -> float:
+    return float(scores[task][average]["f1"])
+
+
+def read_run(folder: Path) -> RunScores | None:
+    """The scores of a finished run folder; None while it has no metrics.json."""
+    path = folder / METRICS_FILE
+    if not path.is_file():
+        return None
+    try:
+        metrics = json.loads(path.read_text())
+        average = metrics["selection"].split()[-1]
+        fold = metrics.get("fold")
+        return RunScores(
+            name=folder.name,
+            seed=int(metrics["seed"]),
+            fold=None if fold is None else int(fold),
+            dev_score=float(metrics["dev_score"]),
+            dev={task: _f1(metrics["dev"], task, average) for task in TASKS},
+            test={task: _f1(metrics["scores"], task, average) for task in TASKS},
+            checkpoint=str(folder / "checkpoint-best"),
+        )
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as err:
+        raise SweepError(f"{path}: not a metrics file of a finished run ({err!r})") from None
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single run)."""
+    mean = statistics.fmean(values)
+    return mean, statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarize_sweep(sweep_dir: Path) -> dict:
+    """Per-run scores, mean ± std per split and task, and the run chosen by dev score."""
+    # Hidden folders are the launcher's (.submitit) or Hydra's, not runs.
+    folders = sorted(
+        p for p in Path(sweep_dir).iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+    runs = [run for run in (read_run(f) for f in folders) if run is not None]
+    unfinished = [f.name for f in folders if not (f / METRICS_FILE).is_file()]
+    if not runs:
+        raise SweepError(f"{sweep_dir}: no finished run (no */{METRICS_FILE})")
+    first = json.loads((Path(sweep_dir) / runs[0].name / METRICS_FILE).read_text())
+    chosen = max(runs, key=lambda run: (run.dev_score, -run.seed))
+    aggregate: dict[str, dict[str, dict[str, float]]] = {}
+    for split in ("dev", "test"):
+        aggregate[split] = {}
+        for task in TASKS:
+            mean, std = mean_std([getattr(run, split)[task] for run in runs])
+            aggregate[split][task] = {"mean": mean, "std": std}
+    return {
+        "sweep": str(sweep_dir),
+        "dataset": first.get("dataset"),
+        "model": first.get("model"),
+        "transformer": first.get("transformer"),
+        "average": first["selection"].split()[-1],
+        # Entity-only datasets (CoNLL03, GENIA) have no RE / RE+ to report.
+        "has_relations": first["scores"]["re"]["micro"]["support"] > 0,
+        "selection": first["selection"],
+        "runs": [run.__dict__ for run in runs],
+        "unfinished": unfinished,
+        "mean_std": aggregate,
+        "chosen": {"name": chosen.name, "seed": chosen.seed, "checkpoint": chosen.checkpoint},
+    }
+
+
+def _pct(value: float) -> str:
+    return "–" if math.isnan(value) else f"{100 * value:.2f}"
+
+
+def summary_markdown(summary: dict) -> str:
+    titles = [TASK_TITLES[t] for t in TASKS]
+    lines = [
+        f"# {summary['dataset']} · {summary['model']} ({summary['transformer']})",
+        "",
+        f"F1 in %, {summary['average']} average; runs selected by dev {summary['selection']}.",
+        "",
+        "| run | seed | fold | " + " | ".join(f"dev {t}" for t in titles) + " | "
+        + " | ".join(f"test {t}" for t in titles) + " |",
+        "|---|---:|---:|" + "---:|" * (2 * len(TASKS)),
+    ]  # fmt: skip
+    for run in summary["runs"]:
+        chosen = " ✓" if run["name"] == summary["chosen"]["name"] else ""
+        fold = "" if run["fold"] is None else str(run["fold"])
+        cells = [_pct(run["dev"][t]) for t in TASKS] + [_pct(run["test"][t]) for t in TASKS]
+        lines.append(
+            f"| {run['name']}{chosen} | {run['seed']} | {fold} | " + " | ".join(cells) + " |"
+        )
+    ms = summary["mean_std"]
+    cells = [
+        f"{_pct(ms[split][t]['mean'])} ± {_pct(ms[split][t]['std'])}"
+        for split in ("dev", "test")
+        for t in TASKS
+    ]
+    lines.append(
+        f"| **mean ± std** ({len(summary['runs'])} runs) | | | " + " | ".join(cells) + " |"
+    )
+    lines += ["", f"Chosen by dev score: `{summary['chosen']['name']}` "
+              f"(checkpoint `{summary['chosen']['checkpoint']}`)."]  # fmt: skip
+    if summary["unfinished"]:
+        lines.append(f"Not finished (left out): {', '.join(summary['unfinished'])}.")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(sweep_dir: Path) -> dict:
+    """Write ``summary.json`` and ``summary.md`` into the sweep folder; return the summary."""
+    summary = summarize_sweep(sweep_dir)
+    (Path(sweep_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
+    (Path(sweep_dir) / "summary.md").write_text(summary_markdown(summary))
+    return summary
+
+
+def _hydra_callback_base() -> type:
+    try:
+        from hydra.experimental.callback import Callback
+    except ImportError:  # pragma: no cover - hydra is a dependency; keeps this module light
+        return object
+    return Callback
+
+
+class SweepSummaryCallback(_hydra_callback_base()):
+    """Hydra callback: once every job of a multirun has ended, summarise the sweep folder."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            summary = write_summary(sweep_dir)
+        except SweepError as err:
+            print(f"no sweep summary: {err}")
+            return
+        print(summary_markdown(summary))
+        print(f"summary: {sweep_dir / 'summary.md'} and summary.json")

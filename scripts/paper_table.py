@@ -1,0 +1,130 @@
+"""The paper's results table from sweep summaries: datasets × NER / RE / RE+, as Markdown and LaTeX.
+
+python3 scripts/paper_table.py outputs/sweeps/*/*/main [--output benchmarks/paper_table]
+
+Each row is one sweep (summary.json, written when a sweep ends or by sweep_summary.py): test
+F1 mean ± std over its runs, the run chosen by dev score ("best"), the encoder it used, and
+the figure the paper published for that dataset beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from iter.cli.errors import user_errors
+from iter.sweeps import TASK_TITLES, TASKS, SweepError, write_summary
+
+# Published test F1 (METHOD.md, "Published figures"): (encoder, {task: "value"}).
+PUBLISHED: dict[str, list[tuple[str, dict[str, str]]]] = {
+    "ace05": [
+        ("FLAN-T5-3B", {"ner": "91.6", "re": "75.1", "re_plus": "71.9 ± 0.56"}),
+        ("DeBERTa-v3-large (checkpoint)", {"re_plus": "71.37"}),
+    ],
+    "ade": [("FLAN-T5-3B", {"ner": "92.63", "re_plus": "85.6 ± 1.42"})],
+    "conll04": [("DeBERTa-v3-large (checkpoint)", {"re_plus": "77.46"})],
+    "conll03": [("DeBERTa-v3-large (checkpoint)", {"ner": "92.06"})],
+}
+
+
+def load_summary(folder: Path) -> dict:
+    path = folder / "summary.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    if folder.is_dir():
+        return write_summary(folder)
+    raise SweepError(f"{folder}: no such sweep folder")
+
+
+def _cell(summary: dict, task: str) -> tuple[str, str]:
+    if task != "ner" and not summary["has_relations"]:
+        return "–", "–"
+    ms = summary["mean_std"]["test"][task]
+    chosen = next(r for r in summary["runs"] if r["name"] == summary["chosen"]["name"])
+    return f"{100 * ms['mean']:.2f} ± {100 * ms['std']:.2f}", f"{100 * chosen['test'][task]:.2f}"
+
+
+def _published(dataset: str) -> str:
+    rows = PUBLISHED.get(dataset, [])
+    return "; ".join(
+        f"{encoder}: " + ", ".join(f"{TASK_TITLES[t]} {v}" for t, v in figures.items())
+        for encoder, figures in rows
+    )
+
+
+def rows_for(summaries: list[dict]) -> list[dict]:
+    rows = []
+    for summary in sorted(summaries, key=lambda s: (s["dataset"] or "", s["transformer"] or "")):
+        rows.append(
+            {
+                "dataset": summary["dataset"],
+                "encoder": summary["transformer"],
+                "runs": len(summary["runs"]),
+                "average": summary["average"],
+                "cells": {task: _cell(summary, task) for task in TASKS},
+                "published": _published(summary["dataset"]),
+            }
+        )
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    head = ["dataset", "encoder", "runs"]
+    head += [f"{TASK_TITLES[t]} mean ± std" for t in TASKS]
+    head += [f"{TASK_TITLES[t]} best" for t in TASKS] + ["published (paper)"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---:|" + "---:|" * 6 + "---|"]
+    for row in rows:
+        cells = [row["cells"][t][0] for t in TASKS] + [row["cells"][t][1] for t in TASKS]
+        dataset = row["dataset"] + (" (macro)" if row["average"] == "macro" else "")
+        lines.append(
+            f"| {dataset} | {row['encoder']} | {row['runs']} | "
+            + " | ".join(cells)
+            + f" | {row['published'] or '–'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    return text.replace("_", r"\_").replace("&", r"\&").replace("%", r"\%").replace("#", r"\#")
+
+
+def latex_table(rows: list[dict]) -> str:
+    lines = [
+        r"\begin{tabular}{llrrrr}",
+        r"\toprule",
+        r"Dataset & Encoder & Runs & NER & RE & RE+ \\",
+        r"\midrule",
+    ]
+    for row in rows:
+        cells = [row["cells"][t][0].replace("±", r"$\pm$") for t in TASKS]
+        lines.append(
+            f"{_latex_escape(row['dataset'])} & {_latex_escape(row['encoder'])} & {row['runs']} & "
+            + " & ".join(cells)
+            + r" \\"
+        )
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dirs", nargs="+", type=Path)
+    parser.add_argument("--output", type=Path, help="write <output>.md and <output>.tex")
+    args = parser.parse_args(argv)
+    with user_errors():
+        rows = rows_for([load_summary(folder) for folder in args.sweep_dirs])
+    markdown, latex = markdown_table(rows), latex_table(rows)
+    print(markdown)
+    print(latex)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.with_suffix(".md").write_text(markdown)
+        args.output.with_suffix(".tex").write_text(latex)
+
+
+if __name__ == "__main__":
+    main()

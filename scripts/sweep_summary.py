@@ -1,0 +1,34 @@
+"""Summarise a sweep folder: each run's dev/test NER, RE, RE+, mean ± std, the chosen seed.
+
+python3 scripts/sweep_summary.py outputs/sweeps/conll04/minilm/main
+Writes summary.json and summary.md into the folder and prints the Markdown table.
+(train.py -m does this by itself when the sweep ends; this re-runs it, e.g. after a crash.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from iter.cli.errors import user_errors
+from iter.sweeps import summary_markdown, write_summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", nargs="+", help="sweep folder(s) holding one run per job")
+    args = parser.parse_args(argv)
+    with user_errors():
+        for folder in args.sweep_dir:
+            if not Path(folder).is_dir():
+                from iter.sweeps import SweepError
+
+                raise SweepError(f"{folder}: no such sweep folder")
+            print(summary_markdown(write_summary(Path(folder))))
+
+
+if __name__ == "__main__":
+    main()

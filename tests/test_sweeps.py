@@ -1,0 +1,162 @@
+"""Sweep summaries and the paper table, on hand-made run folders; and a real seeded sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from iter.errors import IterError
+from iter.sweeps import summarize_sweep, summary_markdown, write_summary
+from scripts import paper_table
+from tests.conftest import REPO
+
+
+def task_scores(f1: float, support: int = 10) -> dict:
+    return {"micro": {"f1": f1, "support": support}, "macro": {"f1": f1 / 2, "support": support}}
+
+
+def write_run(folder, seed, dev, test, fold=None, average="micro", dataset="conll04"):
+    folder.mkdir(parents=True)
+    metrics = {
+        "dataset": dataset,
+        "model": "minilm",
+        "transformer": "sentence-transformers/all-MiniLM-L6-v2",
+        "seed": seed,
+        "fold": fold,
+        "selection": f"re_plus {average}",
+        "dev_score": dev if average == "micro" else dev / 2,
+        "dev": {t: task_scores(dev) for t in ("ner", "re", "re_plus")},
+        "scores": {t: task_scores(test) for t in ("ner", "re", "re_plus")},
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_summary_reports_each_seed_mean_std_and_the_best_by_dev(tmp_path):
+    for seed, dev, test in [(1, 0.60, 0.50), (2, 0.70, 0.54), (3, 0.65, 0.58)]:
+        write_run(tmp_path / f"seed{seed}", seed, dev, test)
+    (tmp_path / "seed4").mkdir()  # still running: no metrics.json
+    summary = summarize_sweep(tmp_path)
+    assert [run["seed"] for run in summary["runs"]] == [1, 2, 3]
+    assert summary["chosen"]["seed"] == 2  # best dev, not best test
+    assert summary["mean_std"]["test"]["re_plus"]["mean"] == pytest.approx(0.54)
+    assert summary["mean_std"]["test"]["re_plus"]["std"] == pytest.approx(0.04)  # sample std
+    assert summary["unfinished"] == ["seed4"]
+    markdown = summary_markdown(summary)
+    assert "| seed2 ✓ | 2 |" in markdown
+    assert "54.00 ± 4.00" in markdown
+    assert "Not finished (left out): seed4" in markdown
+
+
+def test_cross_validation_folds_use_the_macro_average(tmp_path):
+    for fold in range(3):
+        write_run(tmp_path / f"fold{fold}-seed1", 1, 0.8, 0.6 + fold / 10, fold, "macro", "ade")
+    summary = write_summary(tmp_path)
+    assert summary["average"] == "macro"
+    assert [run["fold"] for run in summary["runs"]] == [0, 1, 2]
+    assert summary["mean_std"]["test"]["re_plus"]["mean"] == pytest.approx(0.35)  # macro = f1/2
+    assert json.loads((tmp_path / "summary.json").read_text())["dataset"] == "ade"
+    assert (tmp_path / "summary.md").read_text().startswith("# ade")
+
+
+def test_empty_or_broken_sweeps_are_clear_errors(tmp_path):
+    with pytest.raises(IterError, match="no finished run"):
+        summarize_sweep(tmp_path)
+    (tmp_path / "seed1").mkdir()
+    (tmp_path / "seed1" / "metrics.json").write_text("{}")
+    with pytest.raises(IterError, match=r"seed1/metrics.json: not a metrics file"):
+        summarize_sweep(tmp_path)
+
+
+def test_paper_table_rows_markdown_and_latex(tmp_path):
+    for seed, dev, test in [(1, 0.6, 0.5), (2, 0.7, 0.6)]:
+        write_run(tmp_path / "conll04" / f"seed{seed}", seed, dev, test)
+    write_run(tmp_path / "conll03" / "seed1", 1, 0.9, 0.88, dataset="conll03")
+    for name in ("conll04", "conll03"):
+        write_summary(tmp_path / name)
+    # An entity-only dataset has no RE / RE+ to show.
+    conll03 = json.loads((tmp_path / "conll03" / "summary.json").read_text())
+    conll03["has_relations"] = False
+    (tmp_path / "conll03" / "summary.json").write_text(json.dumps(conll03))
+
+    out = tmp_path / "table"
+    paper_table.main([str(tmp_path / "conll04"), str(tmp_path / "conll03"), "--output", str(out)])
+    markdown = out.with_suffix(".md").read_text()
+    conll04_row = next(line for line in markdown.splitlines() if line.startswith("| conll04"))
+    assert "55.00 ± 7.07" in conll04_row and "| 60.00 |" in conll04_row  # best = seed 2
+    assert "RE+ 77.46" in conll04_row  # the published figure beside it
+    conll03_row = next(line for line in markdown.splitlines() if line.startswith("| conll03"))
+    assert "| – |" in conll03_row
+    latex = out.with_suffix(".tex").read_text()
+    assert r"55.00 $\pm$ 7.07" in latex and latex.strip().endswith(r"\end{tabular}")
+
+
+@pytest.mark.slow
+def test_seeded_sweep_through_submitit_local_summarises_and_skips_finished(
+    tmp_path, shared_datasets
+):
+    data = tmp_path / "data" / "conll04"
+    data.mkdir(parents=True)
+    for split in ("train", "dev", "test"):
+        documents = json.loads((shared_datasets / "conll04" / f"{split}.json").read_text())
+        (data / f"{split}.json").write_text(json.dumps(documents[:24]))
+    env = {
+        **os.environ,
+        "ITER_DATA_DIR": str(tmp_path / "data"),
+        "ITER_OUTPUT_DIR": str(tmp_path / "outputs"),
+        "ITER_CACHE_DIR": str(tmp_path / "cache"),
+        "WANDB_MODE": "offline",
+    }
+    command = [
+        sys.executable, "train.py", "-m", "hydra/launcher=local", "seed=1,2",
+        "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.num_threads=1",
+        "sweep_name=test",
+    ]  # fmt: skip
+    first = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    sweep = tmp_path / "outputs" / "sweeps" / "conll04" / "minilm" / "test"
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert [run["name"] for run in summary["runs"]] == ["seed1", "seed2"]
+    assert (sweep / "seed1" / "checkpoint-best" / "README.md").is_file()
+    assert "mean ± std" in (sweep / "summary.md").read_text()
+    # The runs of one sweep form one W&B group named after it.
+    wandb_run = next((sweep / "seed1" / "wandb").glob("offline-run-*"))
+    assert b"conll04-minilm-test" in next(wandb_run.glob("*.wandb")).read_bytes()
+
+    # Re-running the same sweep trains nothing again.
+    stamp = (sweep / "seed1" / "metrics.json").stat().st_mtime_ns
+    again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (sweep / "seed1" / "metrics.json").stat().st_mtime_ns == stamp
+    job_output = "".join(p.read_text() for p in (sweep / ".submitit").rglob("*.out"))
+    assert job_output.count("skipped, already finished") == 2
+
+    # The same sweep name with another configuration is refused, not mixed in.
+    changed = [*command, "trainer.encoder_lr=1e-3"]
+    refused = subprocess.run(
+        changed, cwd=REPO, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert refused.returncode != 0
+    assert "holds a run with a different configuration (in: trainer)" in refused.stderr
+    assert (sweep / "seed1" / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_rerun_finds_finished_interrupted_and_conflicting_runs(tmp_path):
+    from omegaconf import OmegaConf
+
+    from iter.training.run import earlier_run
+    from iter.training.trainer import STATE_FILE
+
+    cfg = OmegaConf.create({"seed": 1, "trainer": {"encoder_lr": 5e-5}, "command": "a"})
+    assert earlier_run(tmp_path, cfg) == (None, False)  # a fresh folder
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.merge(cfg, {"command": "b"})))
+    (tmp_path / STATE_FILE).write_bytes(b"state")
+    assert earlier_run(tmp_path, cfg) == (None, True)  # interrupted: resume it
+    (tmp_path / "metrics.json").write_text('{"dev_score": 0.5}')
+    assert earlier_run(tmp_path, cfg) == ({"dev_score": 0.5}, False)  # finished: skip it
+    other = OmegaConf.create({"seed": 1, "trainer": {"encoder_lr": 1e-3}, "command": "a"})
+    with pytest.raises(IterError, match=r"different configuration \(in: trainer\)"):
+        earlier_run(tmp_path, other)
