@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import shlex
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,8 +28,14 @@ from iter.evaluation.report import format_report, write_metrics_json
 from iter.modeling.encoder import public_encoder_name
 from iter.modeling.model import ITER, ITERForRelationExtraction
 from iter.training.checkpoint import save_checkpoint, update_card
+from iter.training.distributed import (
+    DistributedContext,
+    device_for,
+    init_distributed,
+    shutdown,
+)
 from iter.training.environment import run_environment
-from iter.training.loggers import build_logger
+from iter.training.loggers import NullLogger, build_logger
 from iter.training.precision import device_description, resolve_device, resolve_precision
 from iter.training.trainer import STATE_FILE, Trainer, TrainerSettings
 
@@ -189,6 +196,19 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
     seed = cfg.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    distributed = init_distributed(cfg.trainer.device)
+    try:
+        return _train(cfg, run_dir, distributed)
+    finally:
+        shutdown(distributed)
+
+
+def _train(cfg: DictConfig, run_dir: Path, distributed: DistributedContext) -> dict:
+    hydra_dir = run_dir
+    # Under torchrun every rank composes its own config; all use rank 0's folder.
+    run_dir = distributed.broadcast(run_dir)
+    if hydra_dir != run_dir:
+        shutil.rmtree(hydra_dir, ignore_errors=True)
     resume = find_resume_state(cfg.get("resume"), run_dir)
     if resume is not None:
         run_dir = resume[1]
@@ -200,7 +220,7 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
             resume = (run_dir / STATE_FILE, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     spec = DatasetSpec.from_config(cfg.dataset)
-    device = resolve_device(cfg.trainer.device)
+    device = device_for(distributed, resolve_device(cfg.trainer.device))
     precision = resolve_precision(cfg.trainer.precision, device)
     if cfg.trainer.get("num_threads"):
         torch.set_num_threads(int(cfg.trainer.num_threads))
@@ -221,8 +241,13 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
     model = build_model(cfg, spec).to(device)
     model.config.max_sequence_length = effective_max_length(model, cfg.model.max_length)
     tokenizer = model.tokenizer
+    if distributed.enabled:
+        # Identical initial weights come from rank 0 (DDP); dropout should differ per rank.
+        torch.manual_seed(cfg.seed + distributed.rank)
     cache_dir = Path(cfg.paths.cache_dir) / "encoded"
     encoded = {}
+    if not distributed.is_main:
+        distributed.barrier()  # rank 0 encodes and fills the cache first; the others read it
     for name, docs in (("train", train_docs), ("dev", dev_docs), ("test", test_docs)):
         dataset, report = encode_documents(
             docs,
@@ -237,6 +262,8 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
         if message:
             logger.warning("%s %s: %s", spec.name, name, message)
         encoded[name] = dataset.to_list()
+    if distributed.is_main:
+        distributed.barrier()
     logger.info(
         "%s: %d train / %d dev / %d test sentences",
         spec.name,
@@ -248,13 +275,19 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
     env = run_environment(device)
     env["seed"] = cfg.seed
     env["device_description"] = device_description(device)
-    (run_dir / "environment.json").write_text(json.dumps(env, indent=2))
+    env["world_size"] = distributed.world_size
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
+    if distributed.is_main:
+        (run_dir / "environment.json").write_text(json.dumps(env, indent=2))
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
     command = cfg.get("command") or exact_command()
     checkpoint_dir = run_dir / BEST_CHECKPOINT
     run_name = f"{spec.name}-{cfg.model.name}-seed{cfg.seed}"
-    experiment_logger = build_logger(cfg.logger, run_dir, run_name, resolved)
+    experiment_logger = (
+        build_logger(cfg.logger, run_dir, run_name, resolved)
+        if distributed.is_main
+        else NullLogger()
+    )
     score = selection_score(spec)
 
     def on_new_best(epoch: int, result: EvaluationResult) -> None:
@@ -276,11 +309,14 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
         score,
         on_new_best,
         experiment_logger=experiment_logger,
+        distributed=distributed,
     )
     try:
         state = trainer.fit(
             encoded["train"], dev_docs, encoded["dev"], resume_from=resume[0] if resume else None
         )
+        if not distributed.is_main:
+            return distributed.broadcast(None)
         # Score test with the selected checkpoint, loaded from disk as users will load it.
         best = type(model).from_pretrained(checkpoint_dir).to(device)
         trainer.model = best
@@ -338,6 +374,6 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
             )
         )
         print(f"run folder: {run_dir}")
-        return metrics
+        return distributed.broadcast(metrics)
     finally:
         experiment_logger.finish()

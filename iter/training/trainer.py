@@ -28,6 +28,7 @@ from iter.errors import IterError
 from iter.evaluation.metrics import EvaluationResult
 from iter.evaluation.runner import score_model
 from iter.modeling.model import ITERForRelationExtraction
+from iter.training.distributed import DistributedContext
 from iter.training.loggers import NullLogger
 from iter.training.optim import build_optimizer, build_scheduler
 from iter.training.precision import Precision
@@ -152,6 +153,7 @@ class Trainer:
         score: Callable[[EvaluationResult], float],
         on_new_best: Callable[[int, EvaluationResult], None],
         experiment_logger: NullLogger | None = None,
+        distributed: DistributedContext | None = None,
     ) -> None:
         self.model = model
         self.settings = settings
@@ -172,6 +174,17 @@ class Trainer:
         )
         self.scaler = precision.grad_scaler()
         self.scheduler = None
+        self.dist = distributed or DistributedContext()
+        # Training steps go through DDP when several processes train; evaluation, saving and
+        # decoding use the plain module.
+        self.train_model: torch.nn.Module = model
+        if self.dist.enabled:
+            self.train_model = torch.nn.parallel.DistributedDataParallel(
+                model,
+                device_ids=[precision.device.index] if precision.device.type == "cuda" else None,
+                # A batch without entities leaves the link head out of the graph.
+                find_unused_parameters=True,
+            )
 
     # ----------------------------------------------------------------- evaluation
     def evaluate(
@@ -237,7 +250,7 @@ class Trainer:
         order = batch_order(lengths, self.settings.batch_size, shuffle=True, generator=generator)
         if self.settings.limit_train_batches is not None:
             order = order[: self.settings.limit_train_batches]
-        return order
+        return self.dist.shard(order)
 
     def fit(
         self,
@@ -317,36 +330,31 @@ class Trainer:
                         step=st.global_step,
                     )
                 if self._stop_signal is not None:
-                    self.save_state()
+                    if self.dist.is_main:
+                        self.save_state()
                     raise TrainingInterrupted(
                         f"stopped by signal {signal.Signals(self._stop_signal).name} at epoch "
                         f"{epoch + 1}, step {st.step_in_epoch}; state saved to "
                         f"{self.state_path()}; continue with resume={self.run_dir}"
                     )
             done = max(1, st.step_in_epoch)
-            means = {k: v / done for k, v in running.items()}
-            result = self.evaluate(dev_documents, dev_segments, desc="dev")
-            dev_score = self.score(result)
+            means = self.dist.mean({k: v / done for k, v in running.items()})
+            # Rank 0 evaluates; every rank then takes the same decisions from its score.
+            result = None
+            if self.dist.is_main:
+                result = self.evaluate(dev_documents, dev_segments, desc="dev")
+            dev_score = self.dist.broadcast(self.score(result) if result is not None else None)
             st.epoch = epoch + 1
             st.step_in_epoch = 0
             record = {
                 "epoch": st.epoch,
                 "dev_score": dev_score,
                 **{f"train_{k}": v for k, v in means.items()},
-                "dev": result.to_dict(),
+                "dev": result.to_dict() if result is not None else {},
             }
             st.history.append(record)
-            self.log.log(
-                {
-                    "dev/score": dev_score,
-                    "dev/ner_f1": result.ner.micro.f1,
-                    "dev/re_f1": result.re.micro.f1,
-                    "dev/re_plus_f1": result.re_plus.micro.f1,
-                    **{f"train/epoch_{k}": v for k, v in means.items()},
-                    "epoch": st.epoch,
-                },
-                step=st.global_step,
-            )
+            if result is not None:
+                self._log_epoch(result, dev_score, means)
             improved = dev_score > st.best_score
             if improved:
                 st.best_score = dev_score
@@ -356,7 +364,8 @@ class Trainer:
             # Without selection the checkpoint follows the last epoch.
             if improved or not s.select_best:
                 st.best_epoch = st.epoch
-                self.on_new_best(st.epoch, result)
+                if result is not None:
+                    self.on_new_best(st.epoch, result)
             epochs.set_postfix(dev=f"{100 * dev_score:.2f}", best=f"{100 * st.best_score:.2f}")
             logger.info(
                 "epoch %d: train loss %.4f, dev score %.2f (best %.2f at epoch %d)",
@@ -368,15 +377,29 @@ class Trainer:
             )
             stop = s.select_best and st.epochs_without_improvement >= s.patience
             st.finished = stop or st.epoch == s.max_epochs
-            self.save_state()
+            if self.dist.is_main:
+                self.save_state()
             if stop:
                 logger.info("early stop: no better dev score for %d epochs", s.patience)
                 break
 
+    def _log_epoch(self, result: EvaluationResult, dev_score: float, means: dict) -> None:
+        self.log.log(
+            {
+                "dev/score": dev_score,
+                "dev/ner_f1": result.ner.micro.f1,
+                "dev/re_f1": result.re.micro.f1,
+                "dev/re_plus_f1": result.re_plus.micro.f1,
+                **{f"train/epoch_{k}": v for k, v in means.items()},
+                "epoch": self.state.epoch,
+            },
+            step=self.state.global_step,
+        )
+
     def _train_step(self, batch) -> dict[str, float]:
         inputs = batch.model_inputs(self.precision.device)
         with self.precision.autocast()():
-            output = self.model(**inputs)
+            output = self.train_model(**inputs)
         loss = output.loss
         if not torch.isfinite(loss):
             raise NonFiniteLossError(

@@ -1,0 +1,82 @@
+"""Data-parallel training: batch sharding, and a real 2-process torchrun run on CPU (gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from iter.training.distributed import DistributedContext
+from tests.conftest import REPO
+
+
+def test_every_rank_gets_the_same_number_of_batches_and_none_is_lost():
+    batches = list(range(5))
+    shards = [DistributedContext(rank, 2).shard(batches) for rank in range(2)]
+    assert shards == [[0, 2, 4], [1, 3, 0]]  # topped up from the start
+    assert set(shards[0]) | set(shards[1]) == set(batches)
+    assert DistributedContext().shard(batches) == batches  # one process: unchanged
+    assert DistributedContext(1, 3).shard([]) == []
+
+
+def test_one_process_needs_no_process_group():
+    context = DistributedContext()
+    assert not context.enabled and context.is_main
+    assert context.broadcast({"a": 1}) == {"a": 1}
+    assert context.mean({"loss": 2.0}) == {"loss": 2.0}
+
+
+def run_training(command: list[str], env: dict) -> dict:
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.slow
+def test_two_process_run_writes_what_one_process_writes(tmp_path, shared_datasets):
+    data = tmp_path / "data" / "conll04"
+    data.mkdir(parents=True)
+    for split in ("train", "dev", "test"):
+        documents = json.loads((shared_datasets / "conll04" / f"{split}.json").read_text())
+        (data / f"{split}.json").write_text(json.dumps(documents[:24]))
+    overrides = [
+        "trainer.max_epochs=2", "trainer.limit_train_batches=4", "trainer.num_threads=1",
+        "trainer.device=cpu", "logger=none",
+    ]  # fmt: skip
+    folders = {}
+    for name, launcher in [
+        ("single", [sys.executable, "train.py"]),
+        ("ddp", [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                 "--nproc_per_node=2", "train.py"]),
+    ]:  # fmt: skip
+        env = {
+            **os.environ,
+            "ITER_DATA_DIR": str(tmp_path / "data"),
+            "ITER_OUTPUT_DIR": str(tmp_path / name),
+            "ITER_CACHE_DIR": str(tmp_path / "cache"),
+        }
+        result = run_training([*launcher, *overrides], env)
+        # Exactly one run folder, even though every rank composed its own Hydra config.
+        (folders[name],) = (tmp_path / name / "runs" / "conll04" / "minilm").iterdir()
+        assert result.stdout.count("run folder:") == 1  # rank 0 alone reports
+
+    single = json.loads((folders["single"] / "metrics.json").read_text())
+    ddp = json.loads((folders["ddp"] / "metrics.json").read_text())
+    assert ddp.keys() == single.keys()
+    assert len(ddp["history"]) == len(single["history"]) == 2
+    assert ddp["history"][0].keys() == single["history"][0].keys()
+    assert json.loads((folders["ddp"] / "environment.json").read_text())["world_size"] == 2
+    for folder in folders.values():
+        assert (folder / "checkpoint-best" / "model.safetensors").is_file()
+        assert (folder / "checkpoint-best" / "README.md").is_file()
+    # 24 sentences make 3 batches an epoch: one process takes 3 steps; each of two ranks takes
+    # 2 (the third batch and a top-up copy of the first go to different ranks).
+    steps = {
+        name: torch.load(folder / "training_state.pt", weights_only=False)["trainer"]["global_step"]
+        for name, folder in folders.items()
+    }
+    assert steps == {"single": 6, "ddp": 4}
