@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,16 @@ def sentencepiece_style_tokenizer(kind: str):
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     trainer = trainers.UnigramTrainer(vocab_size=200, special_tokens=specials, unk_token="<unk>")
     tok.train_from_iterator([" ".join(words)] * 20, trainer)
+    # The trainer is multi-threaded and numbers its pieces differently from run to run; a
+    # model rebuilt from the sorted pieces gives every run the same ids (and the same tests).
+    trained = json.loads(tok.to_str())["model"]["vocab"]
+    pieces = [(p, 0.0) for p in specials]
+    pieces += sorted(
+        ((p, round(score, 4)) for p, score in trained if p not in specials),
+        key=lambda item: (-item[1], item[0]),
+    )
+    tok = Tokenizer(models.Unigram(pieces, unk_id=specials.index("<unk>")))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
     if kind == "t5":
         tok.post_processor = processors.TemplateProcessing(
             single="$A </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))]
