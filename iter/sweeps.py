@@ -14,6 +14,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.experimental.callback import Callback
+
 from iter.errors import IterError
 
 TASKS = ("ner", "re", "re_plus")
@@ -40,13 +42,20 @@ def _f1(scores: dict, task: str, average: str) -> float:
     return float(scores[task][average]["f1"])
 
 
-def read_run(folder: Path) -> RunScores | None:
-    """The scores of a finished run folder; None while it has no metrics.json."""
+def read_metrics(folder: Path) -> dict | None:
+    """A run folder's parsed metrics.json; None while the run has not finished."""
     path = folder / METRICS_FILE
     if not path.is_file():
         return None
     try:
-        metrics = json.loads(path.read_text())
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise SweepError(f"{path}: not a metrics file of a finished run ({err!r})") from None
+
+
+def run_scores(folder: Path, metrics: dict) -> RunScores:
+    """The scores of a finished run, from its parsed metrics."""
+    try:
         average = metrics["selection"].split()[-1]
         fold = metrics.get("fold")
         return RunScores(
@@ -58,8 +67,10 @@ def read_run(folder: Path) -> RunScores | None:
             test={task: _f1(metrics["scores"], task, average) for task in TASKS},
             checkpoint=str(folder / "checkpoint-best"),
         )
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as err:
-        raise SweepError(f"{path}: not a metrics file of a finished run ({err!r})") from None
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise SweepError(
+            f"{folder / METRICS_FILE}: not a metrics file of a finished run ({err!r})"
+        ) from None
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -74,11 +85,12 @@ def summarize_sweep(sweep_dir: Path) -> dict:
     folders = sorted(
         p for p in Path(sweep_dir).iterdir() if p.is_dir() and not p.name.startswith(".")
     )
-    runs = [run for run in (read_run(f) for f in folders) if run is not None]
-    unfinished = [f.name for f in folders if not (f / METRICS_FILE).is_file()]
-    if not runs:
+    finished = {f: m for f in folders if (m := read_metrics(f)) is not None}
+    if not finished:
         raise SweepError(f"{sweep_dir}: no finished run (no */{METRICS_FILE})")
-    first = json.loads((Path(sweep_dir) / runs[0].name / METRICS_FILE).read_text())
+    runs = [run_scores(folder, metrics) for folder, metrics in finished.items()]
+    unfinished = [f.name for f in folders if f not in finished]
+    first = next(iter(finished.values()))
     chosen = max(runs, key=lambda run: (run.dev_score, -run.seed))
     aggregate: dict[str, dict[str, dict[str, float]]] = {}
     for split in ("dev", "test"):
@@ -148,15 +160,7 @@ def write_summary(sweep_dir: Path) -> dict:
     return summary
 
 
-def _hydra_callback_base() -> type:
-    try:
-        from hydra.experimental.callback import Callback
-    except ImportError:  # pragma: no cover - hydra is a dependency; keeps this module light
-        return object
-    return Callback
-
-
-class SweepSummaryCallback(_hydra_callback_base()):
+class SweepSummaryCallback(Callback):
     """Hydra callback: once every job of a multirun has ended, summarise the sweep folder."""
 
     def on_multirun_end(self, config, **kwargs) -> None:

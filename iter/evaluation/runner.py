@@ -9,7 +9,7 @@ from pathlib import Path
 
 from iter.data.document import Document
 from iter.data.reader import write_documents
-from iter.errors import CheckpointError
+from iter.errors import CheckpointError, ConfigError
 from iter.evaluation.metrics import EvaluationResult, evaluate
 from iter.evaluation.report import format_report, write_metrics_json
 from iter.inference.documents import predict_documents
@@ -71,8 +71,6 @@ def evaluate_checkpoint(
     from iter.training.precision import resolve_device, resolve_precision
 
     if batch_size < 1:
-        from iter.errors import ConfigError
-
         raise ConfigError(f"--batch_size must be >= 1, got {batch_size}")
     torch_device = resolve_device(device)
     numeric = resolve_precision(precision, torch_device)

@@ -81,10 +81,11 @@ def load_encoder(name_or_path: str) -> PreTrainedModel:
             )
     elif _looks_like_a_path(path):
         raise ConfigError(f"encoder {name_or_path!r}: no such folder")
+    source = str(local) if local.is_dir() else path
     try:
-        config = AutoConfig.from_pretrained(str(local) if local.is_dir() else path)
+        config = AutoConfig.from_pretrained(source)
         cls = encoder_class_for(config) or AutoModel
-        return cls.from_pretrained(str(local) if local.is_dir() else path)
+        return cls.from_pretrained(source)
     except (OSError, ValueError) as err:
         where = "from its folder" if local.is_dir() else "as a local folder or from the hub"
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -82,9 +82,8 @@ def init_distributed(device_setting: str) -> DistributedContext:
         return DistributedContext()
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    # trainer.device=cuda without CUDA is reported by resolve_device, like in one process.
     use_cuda = device_setting != "cpu" and torch.cuda.is_available()
-    if device_setting.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={device_setting}, but CUDA is not available")
     if use_cuda:
         if local_rank >= torch.cuda.device_count():
             raise ConfigError(

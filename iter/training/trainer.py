@@ -13,6 +13,7 @@ import math
 import os
 import random
 import signal
+import typing
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,14 +71,21 @@ class TrainerSettings:
     def __post_init__(self) -> None:
         from iter.errors import ConfigError
 
-        for name, expected in _SETTING_TYPES.items():
+        for name, hint in typing.get_type_hints(TrainerSettings).items():
             value = getattr(self, name)
-            if value is None and name in _OPTIONAL_SETTINGS:
+            expected = set(typing.get_args(hint)) or {hint}  # `float | None` -> {float, None}
+            if value is None and type(None) in expected:
                 continue
-            # bool is an int in Python; neither `trainer.batch_size=true` nor
-            # `trainer.select_best=1` is what the user meant.
-            if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
-                kind = {int: "an integer", bool: "true or false"}.get(expected, "a number")
+            # An int is a valid float; bool is an int in Python, but neither
+            # `trainer.batch_size=true` nor `trainer.select_best=1` is what the user meant.
+            wanted = bool if bool in expected else float if float in expected else int
+            if wanted is bool:
+                ok = isinstance(value, bool)
+            else:
+                numbers = (int, float) if wanted is float else (int,)
+                ok = isinstance(value, numbers) and not isinstance(value, bool)
+            if not ok:
+                kind = {int: "an integer", bool: "true or false"}.get(wanted, "a number")
                 raise ConfigError(f"trainer.{name} must be {kind}, got {value!r}")
         for name in ("max_epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
@@ -105,25 +113,6 @@ class TrainerSettings:
 
 
 LOSS_KEYS = ("loss", "start_loss", "span_loss", "link_loss")
-
-
-_SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
-    "max_epochs": int,
-    "patience": int,
-    "batch_size": int,
-    "eval_batch_size": int,
-    "encoder_lr": (int, float),
-    "head_lr": (int, float),
-    "encoder_weight_decay": (int, float),
-    "head_weight_decay": (int, float),
-    "encoder_warmup": (int, float),
-    "head_warmup": (int, float),
-    "gradient_clip": (int, float),
-    "select_best": bool,
-    "limit_train_batches": int,
-    "log_every_n_steps": int,
-}
-_OPTIONAL_SETTINGS = {"gradient_clip", "limit_train_batches"}
 
 
 @dataclass
