@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from iter.modeling.candidates import SpanCandidates
+
 
 @dataclass
 class SentenceDecoding:
@@ -27,27 +29,27 @@ class SentenceDecoding:
 
 
 def decode_spans(
-    span_logits: torch.Tensor, candidates: torch.Tensor, valid: torch.Tensor
+    span_logits: torch.Tensor, pairs: SpanCandidates, batch: int
 ) -> tuple[torch.Tensor, torch.Tensor, list[SentenceDecoding]]:
-    """Emitted spans from logits [B, L, k, E] over candidate starts [B, L, k].
+    """Emitted spans from logits [P, E] over the candidate ``pairs`` of a batch.
 
     Returns the spans padded per sentence as positions [B, S, 3] (start, end, type),
     their mask [B, S], and the per-sentence lists.
     """
-    batch = span_logits.size(0)
-    best, best_type = span_logits.max(dim=-1)  # [B, L, k]
-    emit = valid & (best > 0)
-    b, end, slot_k = emit.nonzero(as_tuple=True)
-    start = candidates[b, end, slot_k]
-    types = best_type[b, end, slot_k]
-    scores = torch.sigmoid(best[b, end, slot_k].float())
+    best, best_type = span_logits.max(dim=-1)  # [P]
+    emit = best > 0
+    b = pairs.batch[emit]
+    start = pairs.start[emit]
+    end = pairs.end[emit]
+    types = best_type[emit]
+    scores = torch.sigmoid(best[emit].float())
 
     counts = torch.bincount(b, minlength=batch)
     width = int(counts.max()) if b.numel() else 0
     slot = torch.arange(b.numel(), device=b.device) - (counts.cumsum(0) - counts)[b]
-    spans = torch.zeros(batch, width, 3, dtype=torch.long, device=span_logits.device)
+    spans = torch.zeros(batch, width, 3, dtype=torch.long, device=b.device)
     spans[b, slot] = torch.stack((start, end, types), dim=-1)
-    mask = torch.zeros(batch, width, dtype=torch.bool, device=span_logits.device)
+    mask = torch.zeros(batch, width, dtype=torch.bool, device=b.device)
     mask[b, slot] = True
 
     sentences = [SentenceDecoding() for _ in range(batch)]

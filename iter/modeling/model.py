@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
-from iter.modeling.candidates import closest_starts
+from iter.modeling.candidates import SpanCandidates, candidate_pairs, pair_keys
 from iter.modeling.configuration import ITERConfig
 from iter.modeling.decoding import (
     GenerationOutput,
@@ -46,7 +46,13 @@ class ITEROutput(ModelOutput):
     start_loss: torch.Tensor | None = None
     span_loss: torch.Tensor | None = None
     link_loss: torch.Tensor | None = None
-    start_logits: torch.Tensor | None = None
+    start_logits: torch.Tensor | None = None  # [N], at the positions of start_mask
+
+
+def _mean_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy over all elements (0 if there are none)."""
+    losses = F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="sum")
+    return losses / max(logits.numel(), 1)
 
 
 def _masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -153,25 +159,28 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    def span_logits(self, hidden: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Step 2: score every end position against its k closest starts.
+    def start_logits(self, hidden: torch.Tensor, start_mask: torch.Tensor) -> torch.Tensor:
+        """Step 1: logits [N] for the N positions where a span may start (``start_mask``).
 
-        Returns (logits [B, L, k, E], candidate start positions [B, L, k], valid [B, L, k]).
+        Continuation sub-words, special tokens and padding can never start a span, so the
+        head skips them (about a quarter of the positions on CoNLL04 with MiniLM).
         """
-        candidates, valid = closest_starts(starts, self.config.nesting_depth)
-        batch, length, k = candidates.shape
-        end_proj = self.span_head.project_right(hidden)  # [B, L, 2F]
-        # Only start positions are ever left members, and they are few: project just those.
-        start_proj = self.span_head.project_left(hidden[starts])  # [N, 2F]
-        start_proj = torch.cat((start_proj, start_proj.new_zeros(1, start_proj.size(-1))))
-        # Row of each start in `start_proj` (starts are taken in row-major order); slots
-        # without a start point at the zero row appended last.
-        rank = starts.view(-1).long().cumsum(0).view(batch, length) - 1  # [B, L]
-        row = rank.gather(1, candidates.view(batch, length * k)).view(batch, length, k)
-        row = torch.where(valid, row, start_proj.size(0) - 1)
-        gathered = start_proj[row]  # [B, L, k, 2F]
-        logits = self.span_head.score(gathered, end_proj.unsqueeze(2))  # [B, L, k, E]
-        return logits, candidates, valid
+        return self.start_head(hidden[start_mask]).squeeze(-1)
+
+    def span_logits(
+        self, hidden: torch.Tensor, starts: torch.Tensor, end_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, SpanCandidates]:
+        """Step 2: logits [P, E] for each allowed end paired with its k closest ``starts``.
+
+        Only the P candidate pairs are scored (positions that cannot end a span, or have no
+        start before them, are skipped), and each start or end state is projected once: the
+        pair head's first layer is linear, so a pair's projection is the sum of its members'.
+        """
+        pairs = candidate_pairs(starts, end_mask, self.config.nesting_depth)
+        start_proj = self.span_head.project_left(hidden[starts])  # [starts, 2F]
+        end_proj = self.span_head.project_right(hidden[pairs.ends])  # [ends, 2F]
+        logits = self.span_head.score(start_proj[pairs.start_row], end_proj[pairs.end_row])
+        return logits, pairs
 
     def span_states(self, hidden: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
         """Representations [B, S, D] of spans given as positions [B, S, 2] (start, end)."""
@@ -227,26 +236,26 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         batch, length = input_ids.shape
         span_start, span_end, span_type = gold_spans.unbind(-1)  # [B, S] each
 
-        # Step 1: starts.
-        start_logits = self.start_head(hidden).squeeze(-1)  # [B, L]
+        # Step 1: starts, scored where a span may start.
         batch_index = torch.arange(batch, device=input_ids.device)[:, None].expand_as(span_start)
         gold_starts = torch.zeros_like(start_mask)
         gold_starts[batch_index[gold_span_mask], span_start[gold_span_mask]] = True
         gold_starts &= start_mask
-        start_loss = _masked_bce(start_logits, gold_starts, start_mask)
+        start_logits = self.start_logits(hidden, start_mask)  # [N]
+        start_loss = _mean_bce(start_logits, gold_starts[start_mask])
 
-        # Step 2: typed spans, paired with the gold starts (teacher forcing).
-        logits, candidates, valid = self.span_logits(hidden, gold_starts)
-        positions = torch.arange(length, device=input_ids.device)
-        matches = (
-            (candidates.unsqueeze(-1) == span_start[:, None, None, :])
-            & (positions[None, :, None, None] == span_end[:, None, None, :])
-            & gold_span_mask[:, None, None, :]
-        )  # [B, L, k, S]
-        type_one_hot = F.one_hot(span_type.clamp(min=0), len(self.config.entity_types))
-        span_targets = torch.einsum("blks,bse->blke", matches.float(), type_one_hot.float())
-        span_valid = (valid & end_mask.unsqueeze(-1)).unsqueeze(-1)  # [B, L, k, 1]
-        span_loss = _masked_bce(logits, span_targets.clamp(max=1.0), span_valid)
+        # Step 2: typed spans, paired with the gold starts (teacher forcing). A pair's target
+        # is the set of gold types of the span it forms; gold spans are found among the
+        # candidates by binary search on their sorted keys.
+        logits, pairs = self.span_logits(hidden, gold_starts, end_mask)
+        span_targets = torch.zeros_like(logits, dtype=torch.float)
+        if logits.size(0) > 0:
+            candidate_keys = pairs.keys(length)
+            gold_keys = pair_keys(batch_index, span_start, span_end, length)[gold_span_mask]
+            found_at = torch.searchsorted(candidate_keys, gold_keys).clamp(max=logits.size(0) - 1)
+            found = candidate_keys[found_at] == gold_keys
+            span_targets[found_at[found], span_type[gold_span_mask][found]] = 1.0
+        span_loss = _mean_bce(logits, span_targets)
 
         # Step 3: links between gold spans.
         link_loss = torch.zeros((), device=input_ids.device)
@@ -280,7 +289,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         )
 
     # ----------------------------------------------------------------- inference
-    @torch.no_grad()
+    @torch.inference_mode()
     def decode(
         self,
         input_ids: torch.Tensor,
@@ -290,12 +299,10 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
     ) -> list[SentenceDecoding]:
         """Predicted spans and links per sentence, at sub-word positions."""
         hidden = self.encode(input_ids, attention_mask)
-        start_logits = self.start_head(hidden).squeeze(-1)
-        starts = (start_logits > 0) & start_mask
-        span_logits, candidates, valid = self.span_logits(hidden, starts)
-        spans, span_mask, sentences = decode_spans(
-            span_logits, candidates, valid & end_mask.unsqueeze(-1)
-        )
+        starts = torch.zeros_like(start_mask)
+        starts[start_mask] = self.start_logits(hidden, start_mask) > 0
+        span_logits, pairs = self.span_logits(hidden, starts, end_mask)
+        spans, span_mask, sentences = decode_spans(span_logits, pairs, input_ids.size(0))
         if self.link_head is not None and spans.size(1) > 0:
             link_logits = self.link_logits(hidden, spans[..., :2])
             decode_links(

@@ -33,15 +33,30 @@ def test_span_logits_equal_explicit_pairs(minilm_tokenizer):
     hidden = torch.randn(3, 9, 32)
     starts = torch.rand(3, 9) > 0.6
     starts[2] = False  # a sentence without any start
-    logits, candidates, valid = model.span_logits(hidden, starts)
-    for b in range(3):
-        for j in range(9):
-            for m in range(2):
-                if valid[b, j, m]:
-                    expected = concat_ffn(
-                        model.span_head, hidden[b, candidates[b, j, m]], hidden[b, j]
-                    )
-                    torch.testing.assert_close(logits[b, j, m], expected)
-    assert not valid[2].any()
-    reference, _ = closest_starts(starts, 2)
-    torch.testing.assert_close(candidates, reference)
+    end_mask = torch.rand(3, 9) > 0.3
+    logits, pairs = model.span_logits(hidden, starts, end_mask)
+    candidates, valid = closest_starts(starts, 2)
+    expected_pairs = [
+        (b, candidates[b, j, m].item(), j)
+        for b in range(3)
+        for j in range(9)
+        for m in range(2)
+        if valid[b, j, m] and end_mask[b, j]
+    ]
+    found = list(zip(pairs.batch.tolist(), pairs.start.tolist(), pairs.end.tolist(), strict=True))
+    assert found == expected_pairs  # every allowed pair once, in (batch, end, closest) order
+    for row, (b, s, j) in enumerate(found):
+        torch.testing.assert_close(
+            logits[row], concat_ffn(model.span_head, hidden[b, s], hidden[b, j])
+        )
+    keys = pairs.keys(9)
+    assert torch.equal(keys, keys.sort().values)  # the losses' binary search relies on it
+    assert not (pairs.batch == 2).any()
+
+
+def test_span_logits_without_any_start(minilm_tokenizer):
+    model = tiny_model(minilm_tokenizer).eval()
+    hidden = torch.randn(2, 5, 32)
+    none = torch.zeros(2, 5, dtype=torch.bool)
+    logits, pairs = model.span_logits(hidden, none, torch.ones(2, 5, dtype=torch.bool))
+    assert logits.shape == (0, len(model.config.entity_types)) and pairs.batch.numel() == 0

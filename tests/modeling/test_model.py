@@ -63,6 +63,12 @@ def test_forward_backward_and_generate(family, minilm_tokenizer):
     for link in generated.links[0]:
         assert link.head in generated.entities[0] and link.tail in generated.entities[0]
 
+    # Decoding runs in inference mode; training must go on after it (as after each dev
+    # evaluation) without an inference tensor cached anywhere in the encoder.
+    model.zero_grad()
+    model(**batch.model_inputs("cpu")).loss.backward()
+    assert model.span_head.gate_inner.weight.grad.abs().sum() > 0
+
 
 @pytest.mark.parametrize("family", ["bert", "deberta", "t5"])
 def test_save_and_load_round_trip(family, minilm_tokenizer, tmp_path):

@@ -12,7 +12,7 @@ from iter.data.document import Document, Entity, Relation
 from iter.data.encoding import encode_documents
 from iter.data.reader import read_documents
 from iter.inference.documents import to_word_annotations
-from iter.modeling.candidates import closest_starts
+from iter.modeling.candidates import candidate_pairs
 from iter.modeling.decoding import decode_links, decode_spans
 
 
@@ -36,16 +36,19 @@ def oracle_decode(
         for b in range(b_size):
             for s, _, _ in batch.gold_spans[b][batch.gold_span_mask[b]].tolist():
                 gold_starts[b, s] = True
-        candidates, valid = closest_starts(gold_starts, depth)
-        span_logits = torch.full((b_size, length, depth, len(entity_types)), -10.0)
+        pairs = candidate_pairs(gold_starts, batch.end_mask, depth)
+        span_logits = torch.full((pairs.batch.numel(), len(entity_types)), -10.0)
+        pair_row = {
+            key: row
+            for row, key in enumerate(
+                zip(pairs.batch.tolist(), pairs.start.tolist(), pairs.end.tolist(), strict=True)
+            )
+        }
         for b in range(b_size):
             for s, e, t in batch.gold_spans[b][batch.gold_span_mask[b]].tolist():
-                slot = (candidates[b, e] == s) & valid[b, e]
-                assert slot.any(), "gold span unreachable with this depth"
-                span_logits[b, e, slot.nonzero()[0, 0], t] = 10.0
-        spans, span_mask, sentences = decode_spans(
-            span_logits, candidates, valid & batch.end_mask.unsqueeze(-1)
-        )
+                assert (b, s, e) in pair_row, "gold span unreachable with this depth"
+                span_logits[pair_row[(b, s, e)], t] = 10.0
+        spans, span_mask, sentences = decode_spans(span_logits, pairs, b_size)
         if relation_types and spans.size(1):
             link_logits = torch.full(
                 (b_size, spans.size(1), spans.size(1), len(relation_types)), -10.0
