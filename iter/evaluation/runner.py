@@ -6,14 +6,18 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from iter.data.document import Document
 from iter.data.reader import write_documents
 from iter.errors import CheckpointError, ConfigError
 from iter.evaluation.metrics import EvaluationResult, evaluate
 from iter.evaluation.report import format_report, write_metrics_json
-from iter.inference.documents import predict_documents
+from iter.inference.documents import predict_documents, predict_scored, with_predictions
 from iter.modeling.model import ITERForRelationExtraction
+
+if TYPE_CHECKING:
+    from iter.training.distributed import DistributedContext
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,40 @@ def score_model(
         relation_types=config.relation_types,
     )
     return result, predictions
+
+
+def score_model_distributed(
+    model: ITERForRelationExtraction,
+    documents: Sequence[Document],
+    segments: Sequence[dict],
+    context: DistributedContext,
+    batch_size: int = 32,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    progress: Callable | None = None,
+) -> EvaluationResult:
+    """:func:`score_model` with the decoding split across the ranks of ``context``.
+
+    Each rank decodes the documents it owns (every ``world_size``-th one, all windows of a
+    document on the same rank); the predictions are gathered, and every rank scores all
+    documents, so each gets the result one process would.
+    """
+    if not context.enabled:
+        return score_model(model, documents, batch_size, autocast, segments, progress)[0]
+    mine = [segment for segment in segments if context.owns(segment["doc_index"])]
+    scored = predict_scored(model, documents, batch_size, autocast, mine, progress)
+    owned = {i: scored[i] for i in range(len(documents)) if context.owns(i)}
+    merged: dict = {}
+    for part in context.gather(owned):
+        merged.update(part)
+    predictions = [with_predictions(doc, merged[i]) for i, doc in enumerate(documents)]
+    config = model.config
+    return evaluate(
+        documents,
+        predictions,
+        symmetric_relation_types=config.symmetric_relation_types,
+        entity_types=config.entity_types,
+        relation_types=config.relation_types,
+    )
 
 
 def check_types_match(model: ITERForRelationExtraction, spec) -> None:

@@ -133,7 +133,11 @@ def predict_documents(
 ) -> list[Document]:
     """The documents with predicted entities and relations in place of their gold ones."""
     scored = predict_scored(model, documents, batch_size, autocast, segments, progress)
-    return [
-        doc.with_annotations(tuple(sorted(s.entities)), tuple(sorted(s.relations)))
-        for doc, s in zip(documents, scored, strict=True)
-    ]
+    return [with_predictions(doc, s) for doc, s in zip(documents, scored, strict=True)]
+
+
+def with_predictions(document: Document, scored: ScoredAnnotations) -> Document:
+    """``document`` with the predicted annotations in place of its gold ones."""
+    return document.with_annotations(
+        tuple(sorted(scored.entities)), tuple(sorted(scored.relations))
+    )

@@ -2,10 +2,11 @@
 
     torchrun --standalone --nproc_per_node=4 train.py dataset=conll04 seed=1
 
-Every rank trains on its share of each epoch's batches; rank 0 alone evaluates dev and test,
-saves checkpoints and state, and logs, so the run folder and metrics are exactly those of a
-one-process run. The dev score is broadcast so that every rank takes the same decisions
-(best epoch, early stop). Backend: NCCL on CUDA, gloo on CPU.
+Every rank trains on its share of each epoch's batches and decodes its share of the dev and
+test documents; the predictions are gathered, so every rank computes the same metrics over
+all documents and takes the same decisions (best epoch, early stop). Rank 0 alone saves
+checkpoints and state, and logs, so the run folder and metrics are exactly those of a
+one-process run. Backend: NCCL on CUDA, gloo on CPU.
 """
 
 from __future__ import annotations
@@ -59,6 +60,18 @@ class DistributedContext:
             tensor = tensor.cuda()
         dist.all_reduce(tensor)
         return dict(zip(keys, (tensor / self.world_size).tolist(), strict=True))
+
+    def gather(self, value: T) -> list[T]:
+        """Every rank's ``value`` (any picklable object), in rank order, on every rank."""
+        if not self.enabled:
+            return [value]
+        gathered: list = [None] * self.world_size
+        dist.all_gather_object(gathered, value)
+        return gathered
+
+    def owns(self, index: int) -> bool:
+        """Whether this rank handles item ``index`` of a list split across ranks."""
+        return index % self.world_size == self.rank
 
     def shard(self, batches: Sequence[T]) -> list[T]:
         """This rank's share of an epoch's batches, the same count on every rank.

@@ -315,13 +315,15 @@ def _train(cfg: DictConfig, run_dir: Path, distributed: DistributedContext) -> d
         state = trainer.fit(
             encoded["train"], dev_docs, encoded["dev"], resume_from=resume[0] if resume else None
         )
-        if not distributed.is_main:
-            return distributed.broadcast(None)
-        # Score test with the selected checkpoint, loaded from disk as users will load it.
+        # Score test with the selected checkpoint, loaded from disk as users will load it
+        # (every rank decodes a share, once rank 0 has finished writing it).
+        distributed.barrier()
         best = type(model).from_pretrained(checkpoint_dir).to(device)
         trainer.model = best
         dev_result = trainer.evaluate(dev_docs, encoded["dev"], desc="dev (best)")
         test_result = trainer.evaluate(test_docs, encoded["test"], desc="test")
+        if not distributed.is_main:
+            return distributed.broadcast(None)
         metrics = {
             "dataset": spec.name,
             "model": cfg.model.name,

@@ -27,7 +27,7 @@ from iter.data.collate import batch_order, iterate_batches
 from iter.data.document import Document
 from iter.errors import IterError
 from iter.evaluation.metrics import EvaluationResult
-from iter.evaluation.runner import score_model
+from iter.evaluation.runner import score_model_distributed
 from iter.modeling.model import ITERForRelationExtraction
 from iter.training.distributed import DistributedContext
 from iter.training.loggers import NullLogger
@@ -179,15 +179,18 @@ class Trainer:
     def evaluate(
         self, documents: Sequence[Document], segments: Sequence[dict], desc: str = "eval"
     ) -> EvaluationResult:
-        result, _ = score_model(
+        """Scores on ``documents``; under DDP every rank decodes a share and gets all scores."""
+        return score_model_distributed(
             self.model,
             documents,
+            segments,
+            self.dist,
             batch_size=self.settings.eval_batch_size,
             autocast=self.precision.autocast(),
-            segments=segments,
-            progress=lambda it, total: tqdm(it, total=total, desc=desc, leave=False),
+            progress=lambda it, total: tqdm(
+                it, total=total, desc=desc, leave=False, disable=not self.dist.is_main
+            ),
         )
-        return result
 
     # ----------------------------------------------------------------- state
     def state_path(self) -> Path:
@@ -328,21 +331,19 @@ class Trainer:
                     )
             done = max(1, st.step_in_epoch)
             means = self.dist.mean({k: v / done for k, v in running.items()})
-            # Rank 0 evaluates; every rank then takes the same decisions from its score.
-            result = None
-            if self.dist.is_main:
-                result = self.evaluate(dev_documents, dev_segments, desc="dev")
-            dev_score = self.dist.broadcast(self.score(result) if result is not None else None)
+            # Every rank decodes a share of dev and scores all of it: the same decisions follow.
+            result = self.evaluate(dev_documents, dev_segments, desc="dev")
+            dev_score = self.score(result)
             st.epoch = epoch + 1
             st.step_in_epoch = 0
             record = {
                 "epoch": st.epoch,
                 "dev_score": dev_score,
                 **{f"train_{k}": v for k, v in means.items()},
-                "dev": result.to_dict() if result is not None else {},
+                "dev": result.to_dict(),
             }
             st.history.append(record)
-            if result is not None:
+            if self.dist.is_main:
                 self._log_epoch(result, dev_score, means)
             improved = dev_score > st.best_score
             if improved:
@@ -353,7 +354,7 @@ class Trainer:
             # Without selection the checkpoint follows the last epoch.
             if improved or not s.select_best:
                 st.best_epoch = st.epoch
-                if result is not None:
+                if self.dist.is_main:
                     self.on_new_best(st.epoch, result)
             epochs.set_postfix(dev=f"{100 * dev_score:.2f}", best=f"{100 * st.best_score:.2f}")
             logger.info(

@@ -10,8 +10,11 @@ import sys
 import pytest
 import torch
 
+from iter.data.document import Document
+from iter.data.reader import read_documents
+from iter.evaluation.runner import score_model, score_model_distributed
 from iter.training.distributed import DistributedContext
-from tests.conftest import REPO
+from tests.conftest import REPO, minilm_path, tiny_model
 
 
 def test_every_rank_gets_the_same_number_of_batches_and_none_is_lost():
@@ -80,3 +83,56 @@ def test_two_process_run_writes_what_one_process_writes(tmp_path, shared_dataset
         for name, folder in folders.items()
     }
     assert steps == {"single": 6, "ddp": 4}
+
+
+def evaluation_documents(shared_datasets) -> list[Document]:
+    documents = read_documents(shared_datasets / "conll04" / "dev.json")[:30]
+    # One document longer than the tiny model's 128 sub-words: it is decoded in windows,
+    # which must all land on the same rank.
+    words = tuple(w for doc in documents[:8] for w in doc.tokens)
+    return [*documents, Document(words, (), ())]
+
+
+def _evaluate_on_rank(rank: int, world_size: int, init_file: str, data: str, out: str) -> None:
+    import torch.distributed as dist
+    from transformers import AutoTokenizer
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world_size)  # fmt: skip
+    torch.set_num_threads(1)
+    from pathlib import Path
+
+    model = tiny_model(AutoTokenizer.from_pretrained(minilm_path())).eval()
+    documents = evaluation_documents(Path(data))
+    context = DistributedContext(rank, world_size)
+    result = score_model_distributed(model, documents, _segments(model, documents), context, 4)
+    Path(out, f"rank{rank}.json").write_text(json.dumps(result.to_dict()))
+    dist.destroy_process_group()
+
+
+def _segments(model, documents):
+    from iter.inference.documents import encode_for_model
+
+    return encode_for_model(model, documents)
+
+
+def test_evaluation_split_across_two_ranks_equals_one_process(
+    tmp_path, shared_datasets, minilm_tokenizer
+):
+    import torch.multiprocessing as mp
+
+    model = tiny_model(minilm_tokenizer).eval()
+    documents = evaluation_documents(shared_datasets)
+    segments = _segments(model, documents)
+    assert len(segments) > len(documents)  # the long document has several windows
+    expected, _ = score_model(model, documents, 4, segments=segments)
+    assert expected.ner.micro.fp > 0  # the random model predicts: the counts mean something
+
+    mp.spawn(
+        _evaluate_on_rank,
+        args=(2, str(tmp_path / "init"), str(shared_datasets), str(tmp_path)),
+        nprocs=2,
+        join=True,
+    )
+    for rank in range(2):
+        assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == expected.to_dict()
