@@ -16,7 +16,7 @@ with user_errors():
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 import iter.config  # noqa: F401  (registers the config resolvers)
 
@@ -25,13 +25,12 @@ import iter.config  # noqa: F401  (registers the config resolvers)
 def main(cfg: DictConfig) -> float:
     from pathlib import Path
 
+    from iter.sweeps import add_sweep_group
     from iter.training.run import train_from_config
 
     hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode == RunMode.MULTIRUN and cfg.logger.get("group", False) is None:
-        # The runs of one sweep form one W&B group.
-        with open_dict(cfg):
-            cfg.logger.group = f"{cfg.dataset.name}-{cfg.model.name}-{cfg.sweep_name}"
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        add_sweep_group(cfg)  # the runs of one sweep form one W&B group
     with user_errors():
         metrics = train_from_config(cfg, Path(hydra_cfg.runtime.output_dir))
     # Returned for Hydra sweepers that optimise the dev score.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, open_dict
 
 from iter.errors import IterError
 
@@ -158,6 +159,58 @@ def write_summary(sweep_dir: Path) -> dict:
     (Path(sweep_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
     (Path(sweep_dir) / "summary.md").write_text(summary_markdown(summary))
     return summary
+
+
+def add_sweep_group(cfg: DictConfig) -> None:
+    """What every job of a multirun adds to its config: one W&B group for the sweep."""
+    if cfg.logger.get("group", False) is None:
+        with open_dict(cfg):
+            cfg.logger.group = f"{cfg.dataset.name}-{cfg.model.name}-{cfg.sweep_name}"
+
+
+def sweep_job_configs(config: DictConfig) -> list[tuple[Path, DictConfig]]:
+    """Each job of the multirun ``config`` describes: (its run folder, its task config).
+
+    The jobs are expanded and composed the way Hydra's basic sweeper and launchers do it,
+    so the configs equal the ones the jobs will train with.
+    """
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    loader = GlobalHydra.instance().config_loader()
+    arguments = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+    arguments += list(config.hydra.overrides.task)
+    overrides = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
+    jobs = []
+    try:
+        for batch in BasicSweeper.split_arguments(overrides, None):
+            for job_overrides in batch:
+                job = loader.load_sweep_config(config, list(job_overrides))
+                HydraConfig.instance().set_config(job)
+                run_dir = Path(job.hydra.sweep.dir) / str(job.hydra.sweep.subdir)
+                with open_dict(job):
+                    del job["hydra"]
+                add_sweep_group(job)
+                jobs.append((run_dir, job))
+    finally:
+        HydraConfig.instance().set_config(config)
+    return jobs
+
+
+class SweepCheckCallback(Callback):
+    """Hydra callback: before any job starts, refuse a sweep whose folder holds runs of
+    another configuration, with one message instead of a failed job's traceback per run
+    (which is what a cluster launcher would otherwise report, after queueing the jobs)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from iter.cli.errors import user_errors
+        from iter.training.run import check_same_configuration
+
+        with user_errors():
+            for run_dir, job in sweep_job_configs(config):
+                check_same_configuration(run_dir, job)
 
 
 class SweepSummaryCallback(Callback):

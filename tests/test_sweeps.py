@@ -139,9 +139,29 @@ def test_seeded_sweep_through_submitit_local_summarises_and_skips_finished(
     refused = subprocess.run(
         changed, cwd=REPO, env=env, capture_output=True, text=True, timeout=900
     )
-    assert refused.returncode != 0
+    assert refused.returncode == 2
     assert "holds a run with a different configuration (in: trainer)" in refused.stderr
+    assert "Traceback" not in refused.stderr + refused.stdout  # refused before any job ran
     assert (sweep / "seed1" / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_sweep_over_runs_of_another_configuration_is_refused_before_launch(tmp_path):
+    from iter.training.trainer import STATE_FILE
+
+    finished = tmp_path / "outputs" / "sweeps" / "conll04" / "minilm" / "main" / "seed2"
+    finished.mkdir(parents=True)
+    (finished / "config.yaml").write_text("seed: 2\ntrainer: {encoder_lr: 1.0}\n")
+    (finished / STATE_FILE).write_bytes(b"state")
+    env = {**os.environ, "ITER_OUTPUT_DIR": str(tmp_path / "outputs"), "WANDB_MODE": "offline"}
+    command = [sys.executable, "train.py", "-m", "seed=1,2", "logger=none"]
+    refused = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert f"error: {finished} holds a run with a different configuration" in refused.stderr
+    assert "Traceback" not in refused.stderr + refused.stdout
+    # Refused before launching: seed 1, the first job, never started.
+    assert not (finished.parent / "seed1").exists()
 
 
 def test_rerun_finds_finished_interrupted_and_conflicting_runs(tmp_path):

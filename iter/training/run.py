@@ -161,15 +161,11 @@ def find_resume_state(resume: object, run_dir: Path) -> tuple[Path, Path] | None
 _RUN_LOCAL_KEYS = ("command", "resume", "paths")
 
 
-def earlier_run(run_dir: Path, cfg: DictConfig) -> tuple[dict | None, bool]:
-    """What a re-run sweep finds in ``run_dir``: (metrics if finished, whether to resume).
-
-    Only a run of the same configuration counts; a different one in the same folder is an
-    error rather than something to overwrite or to mix into a summary.
-    """
-    metrics_path, state_path = run_dir / "metrics.json", run_dir / STATE_FILE
-    if not metrics_path.is_file() and not state_path.is_file():
-        return None, False
+def check_same_configuration(run_dir: Path, cfg: DictConfig) -> bool:
+    """Whether ``run_dir`` holds a run (finished or interrupted); an error if it holds one
+    of another configuration (``command``, ``resume`` and ``paths`` may differ)."""
+    if not (run_dir / "metrics.json").is_file() and not (run_dir / STATE_FILE).is_file():
+        return False
     config_path = run_dir / "config.yaml"
     current = OmegaConf.to_container(cfg, resolve=True)
     stored = OmegaConf.to_container(OmegaConf.load(config_path)) if config_path.is_file() else {}
@@ -183,6 +179,18 @@ def earlier_run(run_dir: Path, cfg: DictConfig) -> tuple[dict | None, bool]:
             f"{run_dir} holds a run with a different configuration (in: "
             f"{', '.join(differing)}); choose another sweep_name=... or move that folder"
         )
+    return True
+
+
+def earlier_run(run_dir: Path, cfg: DictConfig) -> tuple[dict | None, bool]:
+    """What a re-run sweep finds in ``run_dir``: (metrics if finished, whether to resume).
+
+    Only a run of the same configuration counts; a different one in the same folder is an
+    error rather than something to overwrite or to mix into a summary.
+    """
+    metrics_path = run_dir / "metrics.json"
+    if not check_same_configuration(run_dir, cfg):
+        return None, False
     if metrics_path.is_file():
         logger.info("%s: already finished, skipped (delete metrics.json to train again)", run_dir)
         print(f"skipped, already finished: {run_dir}")
