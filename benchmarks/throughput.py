@@ -1,5 +1,7 @@
 """Throughput of ITER against its bare encoder, on the same batches (not a timed test).
 
+Both comparisons time the two sides batch by batch in alternation (see ``paired_times``).
+
 Inference: sentences per second of the full ITER pipeline (``model.decode``: encoder, the
 three steps, decoding into spans and links) against a bare encoder forward pass, over the
 same length-sorted batches of CoNLL04 test, at several batch sizes. Training: the cost of one
@@ -24,6 +26,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -87,17 +90,46 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(function, device: torch.device, repeats: int) -> float:
-    """Median seconds of ``repeats`` runs after one warm-up run."""
-    function()
-    times = []
-    for _ in range(repeats):
+def paired_times(
+    baseline: Callable[[object], None],
+    candidate: Callable[[object], None],
+    batches: list,
+    device: torch.device,
+    repeats: int,
+) -> tuple[float, float, float]:
+    """Seconds per pass over ``batches`` of ``baseline`` and ``candidate``, and their ratio.
+
+    The two are timed batch by batch in alternation (which one goes first alternates too),
+    so a machine that speeds up or slows down during the benchmark (shared hosts do) moves
+    both alike instead of skewing the ratio. After one warm-up pass, each of ``repeats``
+    passes gives a total per side; the medians are returned, with the median of the
+    per-pass ratios candidate / baseline.
+    """
+
+    def clock(function, batch) -> float:
         synchronize(device)
         start = time.perf_counter()
-        function()
+        function(batch)
         synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return time.perf_counter() - start
+
+    for batch in batches:
+        baseline(batch)
+        candidate(batch)
+    base_totals, cand_totals = [], []
+    for repeat in range(repeats):
+        base_total = cand_total = 0.0
+        for index, batch in enumerate(batches):
+            if (index + repeat) % 2 == 0:
+                base_total += clock(baseline, batch)
+                cand_total += clock(candidate, batch)
+            else:
+                cand_total += clock(candidate, batch)
+                base_total += clock(baseline, batch)
+        base_totals.append(base_total)
+        cand_totals.append(cand_total)
+    ratios = [c / b for b, c in zip(base_totals, cand_totals, strict=True)]
+    return statistics.median(base_totals), statistics.median(cand_totals), statistics.median(ratios)
 
 
 def inference_rows(model, segments, batch_sizes, device, autocast, repeats) -> list[dict]:
@@ -112,26 +144,23 @@ def inference_rows(model, segments, batch_sizes, device, autocast, repeats) -> l
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
 
-        @torch.no_grad()
-        def encoder_only(batches=batches):
+        # The same autograd mode as model.decode uses, so the ratio measures the heads alone.
+        @torch.inference_mode()
+        def encoder_only(batch):
             with autocast():
-                for ids, mask, _, _ in batches:
-                    model.encode(ids, mask)
+                model.encode(batch[0], batch[1])
 
-        @torch.no_grad()
-        def iter_full(batches=batches):
+        def iter_full(batch):
             with autocast():
-                for ids, mask, starts, ends in batches:
-                    model.decode(ids, mask, starts, ends)
+                model.decode(*batch)
 
-        encoder_s = timed(encoder_only, device, repeats)
-        iter_s = timed(iter_full, device, repeats)
+        encoder_s, iter_s, cost = paired_times(encoder_only, iter_full, batches, device, repeats)
         row = {
             "batch_size": batch_size,
             "sentences": len(segments),
             "encoder_sentences_per_s": len(segments) / encoder_s,
             "iter_sentences_per_s": len(segments) / iter_s,
-            "iter_over_encoder": encoder_s / iter_s,
+            "iter_over_encoder": 1 / cost,
         }
         if device.type == "cuda":
             row["peak_gpu_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
@@ -146,25 +175,22 @@ def training_row(model, segments, batch_size, device, autocast, batches_to_time)
     batches = batches[:batches_to_time]
     model.train()
 
-    def encoder_step():
-        for inputs in batches:
-            with autocast():
-                hidden = model.encode(inputs["input_ids"], inputs["attention_mask"])
-            hidden.float().pow(2).mean().backward()
+    def encoder_step(inputs):
+        with autocast():
+            hidden = model.encode(inputs["input_ids"], inputs["attention_mask"])
+        hidden.float().pow(2).mean().backward()
         model.zero_grad(set_to_none=True)
 
-    def iter_step():
-        for inputs in batches:
-            with autocast():
-                loss = model(**inputs).loss
-            loss.backward()
+    def iter_step(inputs):
+        with autocast():
+            loss = model(**inputs).loss
+        loss.backward()
         model.zero_grad(set_to_none=True)
 
-    encoder_s = timed(encoder_step, device, 3)
-    iter_s = timed(iter_step, device, 3)
+    encoder_s, iter_s, cost = paired_times(encoder_step, iter_step, batches, device, 3)
     model.eval()
     row = {"batch_size": batch_size, "batches": len(batches), "encoder_fwd_bwd_s": encoder_s,
-           "iter_fwd_bwd_s": iter_s, "iter_cost_over_encoder": iter_s / encoder_s}  # fmt: skip
+           "iter_fwd_bwd_s": iter_s, "iter_cost_over_encoder": cost}  # fmt: skip
     print(json.dumps(row), flush=True)
     return row
 
@@ -178,11 +204,12 @@ def main() -> None:
     parser.add_argument("--d_ff", type=int)
     parser.add_argument("--data", default=str(REPO / "data" / "conll04"))
     parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 8, 32, 64])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--train_batches", type=int, default=30)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--limit", type=int, help="only the first N sentences of each split")
     parser.add_argument("--output", help="JSON results (default: benchmarks/results/...)")
     args = parser.parse_args()
     if args.threads:
@@ -201,6 +228,8 @@ def main() -> None:
     model = build_model(args).to(device).eval()
     test = read_documents(Path(args.data) / "test.json")
     train = read_documents(Path(args.data) / "train.json")
+    if args.limit:
+        test, train = test[: args.limit], train[: args.limit]
     test_segments = encode_for_model(model, test)
     train_segments = encode_for_model(model, train)
     machine = {

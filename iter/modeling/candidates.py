@@ -16,6 +16,11 @@ def closest_starts(starts: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Te
     """
     batch, length = starts.shape
     positions = torch.arange(length, device=starts.device)
+    if k == 1:
+        # Flat datasets: the closest start is a running maximum, a handful of operations.
+        closest = torch.where(starts, positions, -1).cummax(dim=-1).values
+        valid = closest >= 0
+        return closest.clamp(min=0).unsqueeze(-1), valid.unsqueeze(-1)
     # Start positions sorted ascending per row; non-starts pushed to the end as `length`.
     sorted_starts = torch.where(starts, positions, length).sort(dim=-1).values  # [B, L]
     # count[b, j] = number of starts at positions <= j, so the closest is sorted_starts[count-1].

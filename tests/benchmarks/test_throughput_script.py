@@ -1,0 +1,31 @@
+"""The throughput benchmark runs end to end and writes its JSON (it is not a timed test:
+the figures it prints are not checked, only that it measures what it says)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_benchmark_writes_inference_and_training_rows(tmp_path, shared_datasets):
+    output = tmp_path / "throughput.json"
+    command = [
+        sys.executable, "benchmarks/throughput.py", "--data", str(shared_datasets / "conll04"),
+        "--limit", "12", "--batch_sizes", "1", "4", "--repeats", "1", "--train_batches", "2",
+        "--threads", "1", "--output", str(output),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(output.read_text())
+    assert [row["batch_size"] for row in results["inference"]] == [1, 4]
+    for row in results["inference"]:
+        assert row["sentences"] == 12
+        assert row["encoder_sentences_per_s"] > 0 and row["iter_sentences_per_s"] > 0
+        # ITER runs the encoder and more (an untrained model much more): never faster.
+        assert 0 < row["iter_over_encoder"] < 1
+    assert results["training"]["batches"] == 2
+    assert results["training"]["iter_cost_over_encoder"] > 1
+    assert results["machine"]["iter_parameters_m"] > results["machine"]["encoder_parameters_m"]
