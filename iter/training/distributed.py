@@ -61,6 +61,16 @@ class DistributedContext:
         dist.all_reduce(tensor)
         return dict(zip(keys, (tensor / self.world_size).tolist(), strict=True))
 
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on at least one rank (every rank gets the same answer)."""
+        if not self.enabled:
+            return flag
+        tensor = torch.tensor([1 if flag else 0], dtype=torch.int32)
+        if dist.get_backend() == "nccl":
+            tensor = tensor.cuda()
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return bool(tensor.item())
+
     def gather(self, value: T) -> list[T]:
         """Every rank's ``value`` (any picklable object), in rank order, on every rank."""
         if not self.enabled:

@@ -196,19 +196,33 @@ class Trainer:
     def state_path(self) -> Path:
         return self.run_dir / STATE_FILE
 
-    def save_state(self) -> None:
-        state = {
-            "trainer": self.state.__dict__,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
-            "scaler": self.scaler.state_dict() if self.scaler else None,
+    def _rank_state(self) -> dict:
+        """What differs between ranks: random generators and this rank's loss sums."""
+        return {
             "rng": {
                 "python": random.getstate(),
                 "numpy": np.random.get_state(),
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             },
+            "epoch_loss_sums": dict(self.state.epoch_loss_sums),
+        }
+
+    def save_state(self) -> None:
+        """Write the state to resume from (atomically). Every rank calls it: each one's
+        random generators and loss sums are gathered, and rank 0 writes them all, so a
+        resumed multi-process run continues exactly as an uninterrupted one."""
+        ranks = self.dist.gather(self._rank_state())
+        if not self.dist.is_main:
+            return
+        state = {
+            "trainer": self.state.__dict__,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "rng": ranks[0]["rng"],
+            "ranks": ranks,
         }
         path = self.state_path()
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -223,7 +237,22 @@ class Trainer:
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.state = TrainerState(**state["trainer"])
-        rng = state["rng"]
+        ranks = state.get("ranks") or [{"rng": state["rng"]}]
+        if len(ranks) == self.dist.world_size:
+            mine = ranks[self.dist.rank]
+        else:
+            # Another number of processes: the data is sharded differently anyway, so the
+            # run continues correctly but not step for step as it would have.
+            logger.warning(
+                "resuming a %d-process run with %d processes: not bit-identical to an "
+                "uninterrupted run",
+                len(ranks),
+                self.dist.world_size,
+            )
+            mine = {"rng": ranks[0]["rng"]}
+        if "epoch_loss_sums" in mine:
+            self.state.epoch_loss_sums = mine["epoch_loss_sums"]
+        rng = mine["rng"]
         random.setstate(rng["python"])
         np.random.set_state(rng["numpy"])
         torch.set_rng_state(rng["torch"])
@@ -231,9 +260,13 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
 
     def _handle_signal(self, signum: int, frame: object) -> None:
-        # Finish the current step, then save; a second signal stops at once.
+        # Finish the current step, then save. A second Ctrl-C stops at once; a repeated
+        # SIGTERM does not (Slurm and torchrun both pass one on to processes that already
+        # got theirs, and the state being saved must not be cut short).
         if self._stop_signal is not None:
-            raise KeyboardInterrupt
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return
         self._stop_signal = signum
 
     # ----------------------------------------------------------------- training
@@ -321,11 +354,17 @@ class Trainer:
                         },
                         step=st.global_step,
                     )
-                if self._stop_signal is not None:
-                    if self.dist.is_main:
-                        self.save_state()
+                # All ranks stop after the same step (a signal may reach them at different
+                # steps; one rank leaving early would hang the others' gradient exchange).
+                if self.dist.any(self._stop_signal is not None):
+                    self.save_state()
+                    received = (
+                        signal.Signals(self._stop_signal).name
+                        if self._stop_signal is not None
+                        else "sent to another rank"
+                    )
                     raise TrainingInterrupted(
-                        f"stopped by signal {signal.Signals(self._stop_signal).name} at epoch "
+                        f"stopped by signal {received} at epoch "
                         f"{epoch + 1}, step {st.step_in_epoch}; state saved to "
                         f"{self.state_path()}; continue with resume={self.run_dir}"
                     )
@@ -367,8 +406,7 @@ class Trainer:
             )
             stop = s.select_best and st.epochs_without_improvement >= s.patience
             st.finished = stop or st.epoch == s.max_epochs
-            if self.dist.is_main:
-                self.save_state()
+            self.save_state()
             if stop:
                 logger.info("early stop: no better dev score for %d epochs", s.patience)
                 break

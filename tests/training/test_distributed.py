@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -136,3 +137,69 @@ def test_evaluation_split_across_two_ranks_equals_one_process(
     )
     for rank in range(2):
         assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == expected.to_dict()
+
+
+@pytest.mark.slow
+def test_two_process_run_killed_mid_epoch_resumes_as_if_uninterrupted(tmp_path, shared_datasets):
+    """SIGTERM to the whole process group (as Slurm's preemption sends it): the ranks agree
+    on the step to stop after, every rank's generators and loss sums are saved, and the
+    resumed run's losses, dev and test scores equal an uninterrupted run's exactly."""
+    import signal
+    import time
+
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc_per_node=2", "train.py"]  # fmt: skip
+    overrides = [
+        "seed=3", "trainer.max_epochs=2", "trainer.limit_train_batches=40",
+        "trainer.num_threads=1", "trainer.device=cpu", "logger=none",
+    ]  # fmt: skip
+
+    def env_for(name: str) -> dict:
+        return {
+            **os.environ,
+            "ITER_DATA_DIR": str(shared_datasets),
+            "ITER_OUTPUT_DIR": str(tmp_path / name),
+            "ITER_CACHE_DIR": str(tmp_path / "cache"),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def outcome(name: str) -> tuple[Path, dict]:
+        # (Resuming opens a new Hydra folder for the log of the resumed part; the run
+        # itself continues in the folder it resumes.)
+        (path,) = (tmp_path / name / "runs" / "conll04" / "minilm").glob("*/metrics.json")
+        metrics = json.loads(path.read_text())
+        return path.parent, {
+            "dev": metrics["dev_score"],
+            "test": metrics["scores"],
+            "losses": [h["train_loss"] for h in metrics["history"]],
+            "dev_history": [h["dev_score"] for h in metrics["history"]],
+        }
+
+    run_training([*torchrun, *overrides], env_for("plain"))
+    _, uninterrupted = outcome("plain")
+
+    process = subprocess.Popen(
+        [*torchrun, *overrides], cwd=REPO, env=env_for("killed"), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    runs = tmp_path / "killed" / "runs" / "conll04" / "minilm"
+    deadline, state = time.monotonic() + 600, None
+    while time.monotonic() < deadline and process.poll() is None:
+        found = list(runs.glob("*/training_state.pt")) if runs.is_dir() else []
+        if found:  # epoch 1 is over; epoch 2's 20 steps per rank take several seconds
+            state = found[0]
+            time.sleep(2.0)
+            os.killpg(process.pid, signal.SIGTERM)
+            break
+        time.sleep(0.2)
+    _, stderr = process.communicate(timeout=300)
+    assert state is not None, stderr[-3000:]
+    assert "stopped by signal SIGTERM at epoch 2" in stderr, stderr[-3000:]
+    assert not (state.parent / "metrics.json").exists()
+    saved = torch.load(state, weights_only=False)
+    assert len(saved["ranks"]) == 2 and 0 < saved["trainer"]["step_in_epoch"] < 20
+
+    resumed = run_training([*torchrun, *overrides, f"resume={state.parent}"], env_for("killed"))
+    assert "resumed at epoch 2" in resumed.stdout + resumed.stderr
+    _, after_resume = outcome("killed")
+    assert after_resume == uninterrupted
