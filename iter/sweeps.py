@@ -138,13 +138,16 @@ def summary_markdown(summary: dict) -> str:
             f"| {run['name']}{chosen} | {run['seed']} | {fold} | " + " | ".join(cells) + " |"
         )
     ms = summary["mean_std"]
+    count = len(summary["runs"])
     cells = [
         f"{_pct(ms[split][t]['mean'])} ± {_pct(ms[split][t]['std'])}"
         for split in ("dev", "test")
         for t in TASKS
     ]
     lines.append(
-        f"| **mean ± std** ({len(summary['runs'])} runs) | | | " + " | ".join(cells) + " |"
+        f"| **mean ± std** ({count} run{'s' if count != 1 else ''}) | | | "
+        + " | ".join(cells)
+        + " |"
     )
     lines += ["", f"Chosen by dev score: `{summary['chosen']['name']}` "
               f"(checkpoint `{summary['chosen']['checkpoint']}`)."]  # fmt: skip

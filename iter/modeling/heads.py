@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers.activations import ACT2FN
 
@@ -43,24 +44,42 @@ class GatedPairFeedForward(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.act = ACT2FN[activation]
 
+    def _blocks(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first layer's left and right column blocks, [2 * d_ff, d_in] each.
+
+        While gradients are recorded these are views of the one weight. At inference they
+        are contiguous copies, kept until the weight changes (its version counter moves on
+        every optimizer step or load): a matmul over a strided view costs up to twice as
+        much when it has few rows, and a sentence has only a handful of starts and spans.
+        """
+        weight = self.gate_inner.weight
+        if torch.is_grad_enabled():
+            return weight[:, : self.d_in], weight[:, self.d_in :]
+        key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+        if getattr(self, "_inference_blocks_key", None) != key:
+            with torch.no_grad():
+                self._inference_blocks = (
+                    weight[:, : self.d_in].contiguous(),
+                    weight[:, self.d_in :].contiguous(),
+                )
+            self._inference_blocks_key = key
+        return self._inference_blocks
+
     def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Project states [..., d_in] as left and as right members: two [..., 2 * d_ff]."""
         x = self.dropout(x)
-        # Two matmuls on the column blocks (strided views, no copy). Concatenating the blocks
-        # into one weight would copy the whole matrix on every call, which cost more than the
-        # projection itself for the few spans a sentence has.
-        weight = self.gate_inner.weight  # [2*d_ff, 2*d_in]
-        left = torch.nn.functional.linear(x, weight[:, : self.d_in])
-        right = torch.nn.functional.linear(x, weight[:, self.d_in :])
-        return left, right
+        # One matmul per block; concatenating the blocks into one weight would copy the
+        # whole matrix on every call, which cost more than the projection of a few spans.
+        left_block, right_block = self._blocks()
+        return F.linear(x, left_block), F.linear(x, right_block)
 
     def project_left(self, x: torch.Tensor) -> torch.Tensor:
         """Projection [..., 2 * d_ff] of states taken as left members only."""
-        return torch.nn.functional.linear(self.dropout(x), self.gate_inner.weight[:, : self.d_in])
+        return F.linear(self.dropout(x), self._blocks()[0])
 
     def project_right(self, x: torch.Tensor) -> torch.Tensor:
         """Projection [..., 2 * d_ff] of states taken as right members only."""
-        return torch.nn.functional.linear(self.dropout(x), self.gate_inner.weight[:, self.d_in :])
+        return F.linear(self.dropout(x), self._blocks()[1])
 
     def score(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """Logits [..., d_out] for pairs whose projections broadcast together."""

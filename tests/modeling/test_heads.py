@@ -60,3 +60,30 @@ def test_span_logits_without_any_start(minilm_tokenizer):
     none = torch.zeros(2, 5, dtype=torch.bool)
     logits, pairs = model.span_logits(hidden, none, torch.ones(2, 5, dtype=torch.bool))
     assert logits.shape == (0, len(model.config.entity_types)) and pairs.batch.numel() == 0
+
+
+def test_inference_projections_follow_every_weight_change():
+    """Inference keeps contiguous copies of the weight blocks; an optimizer step or a loaded
+    state must never leave them stale."""
+    torch.manual_seed(0)
+    head = GatedPairFeedForward(8, 16, 3, dropout=0.0, activation="gelu")
+    x = torch.randn(4, 8)
+
+    def expected():
+        weight = head.gate_inner.weight.detach()
+        return F.linear(x, weight[:, :8]), F.linear(x, weight[:, 8:])
+
+    with torch.inference_mode():
+        first = head.project(x)
+    torch.testing.assert_close(first, expected())
+
+    optimizer = torch.optim.SGD(head.parameters(), lr=1.0)
+    head.score(*head.project(x)).sum().backward()  # training: through views of the weight
+    assert head.gate_inner.weight.grad.abs().sum() > 0
+    optimizer.step()
+    with torch.no_grad():
+        stepped = head.project(x)
+        torch.testing.assert_close(stepped, expected())
+        assert not torch.allclose(stepped[0], first[0])
+        head.load_state_dict({k: torch.zeros_like(v) for k, v in head.state_dict().items()})
+        assert head.project_left(x).abs().sum() == 0 and head.project_right(x).abs().sum() == 0
