@@ -37,6 +37,7 @@ class RunScores:
     dev: dict[str, float]  # task -> F1 (the dataset's average)
     test: dict[str, float]
     checkpoint: str
+    epochs: int | None = None  # epochs trained (early stopping may end a run before the max)
 
 
 def _f1(scores: dict, task: str, average: str) -> float:
@@ -67,6 +68,7 @@ def run_scores(folder: Path, metrics: dict) -> RunScores:
             dev={task: _f1(metrics["dev"], task, average) for task in TASKS},
             test={task: _f1(metrics["scores"], task, average) for task in TASKS},
             checkpoint=str(folder / "checkpoint-best"),
+            epochs=metrics.get("epochs_trained"),
         )
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise SweepError(

@@ -56,6 +56,14 @@ def _published(dataset: str) -> str:
     )
 
 
+def _epochs(summary: dict) -> str:
+    """Epochs the runs trained: one number, or the range when early stopping varied it."""
+    epochs = sorted({run["epochs"] for run in summary["runs"] if run.get("epochs") is not None})
+    if not epochs:
+        return "?"
+    return str(epochs[0]) if len(epochs) == 1 else f"{epochs[0]}–{epochs[-1]}"
+
+
 def rows_for(summaries: list[dict]) -> list[dict]:
     rows = []
     for summary in sorted(summaries, key=lambda s: (s["dataset"] or "", s["transformer"] or "")):
@@ -64,6 +72,7 @@ def rows_for(summaries: list[dict]) -> list[dict]:
                 "dataset": summary["dataset"],
                 "encoder": summary["transformer"],
                 "runs": len(summary["runs"]),
+                "epochs": _epochs(summary),
                 "average": summary["average"],
                 "cells": {task: _cell(summary, task) for task in TASKS},
                 "published": _published(summary["dataset"]),
@@ -73,15 +82,15 @@ def rows_for(summaries: list[dict]) -> list[dict]:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    head = ["dataset", "encoder", "runs"]
+    head = ["dataset", "encoder", "runs", "epochs"]
     head += [f"{TASK_TITLES[t]} mean ± std" for t in TASKS]
     head += [f"{TASK_TITLES[t]} best" for t in TASKS] + ["published (paper)"]
-    lines = ["| " + " | ".join(head) + " |", "|---|---|---:|" + "---:|" * 6 + "---|"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---:|" + "---:|" * 6 + "---|"]
     for row in rows:
         cells = [row["cells"][t][0] for t in TASKS] + [row["cells"][t][1] for t in TASKS]
         dataset = row["dataset"] + (" (macro)" if row["average"] == "macro" else "")
         lines.append(
-            f"| {dataset} | {row['encoder']} | {row['runs']} | "
+            f"| {dataset} | {row['encoder']} | {row['runs']} | {row['epochs']} | "
             + " | ".join(cells)
             + f" | {row['published'] or '–'} |"
         )
@@ -94,17 +103,16 @@ def _latex_escape(text: str) -> str:
 
 def latex_table(rows: list[dict]) -> str:
     lines = [
-        r"\begin{tabular}{llrrrr}",
+        r"\begin{tabular}{llrrrrr}",
         r"\toprule",
-        r"Dataset & Encoder & Runs & NER & RE & RE+ \\",
+        r"Dataset & Encoder & Runs & Epochs & NER & RE & RE+ \\",
         r"\midrule",
     ]
     for row in rows:
         cells = [row["cells"][t][0].replace("±", r"$\pm$") for t in TASKS]
         lines.append(
             f"{_latex_escape(row['dataset'])} & {_latex_escape(row['encoder'])} & {row['runs']} & "
-            + " & ".join(cells)
-            + r" \\"
+            f"{row['epochs'].replace('–', '--')} & " + " & ".join(cells) + r" \\"
         )
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"

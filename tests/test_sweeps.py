@@ -19,7 +19,7 @@ def task_scores(f1: float, support: int = 10) -> dict:
     return {"micro": {"f1": f1, "support": support}, "macro": {"f1": f1 / 2, "support": support}}
 
 
-def write_run(folder, seed, dev, test, fold=None, average="micro", dataset="conll04"):
+def write_run(folder, seed, dev, test, fold=None, average="micro", dataset="conll04", epochs=None):
     folder.mkdir(parents=True)
     metrics = {
         "dataset": dataset,
@@ -32,6 +32,8 @@ def write_run(folder, seed, dev, test, fold=None, average="micro", dataset="conl
         "dev": {t: task_scores(dev) for t in ("ner", "re", "re_plus")},
         "scores": {t: task_scores(test) for t in ("ner", "re", "re_plus")},
     }
+    if epochs is not None:
+        metrics["epochs_trained"] = epochs
     (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
@@ -72,9 +74,9 @@ def test_empty_or_broken_sweeps_are_clear_errors(tmp_path):
 
 
 def test_paper_table_rows_markdown_and_latex(tmp_path):
-    for seed, dev, test in [(1, 0.6, 0.5), (2, 0.7, 0.6)]:
-        write_run(tmp_path / "conll04" / f"seed{seed}", seed, dev, test)
-    write_run(tmp_path / "conll03" / "seed1", 1, 0.9, 0.88, dataset="conll03")
+    for seed, dev, test, epochs in [(1, 0.6, 0.5, 31), (2, 0.7, 0.6, 40)]:
+        write_run(tmp_path / "conll04" / f"seed{seed}", seed, dev, test, epochs=epochs)
+    write_run(tmp_path / "conll03" / "seed1", 1, 0.9, 0.88, dataset="conll03", epochs=2)
     for name in ("conll04", "conll03"):
         write_summary(tmp_path / name)
     # An entity-only dataset has no RE / RE+ to show.
@@ -88,9 +90,11 @@ def test_paper_table_rows_markdown_and_latex(tmp_path):
     conll04_row = next(line for line in markdown.splitlines() if line.startswith("| conll04"))
     assert "55.00 ± 7.07" in conll04_row and "| 60.00 |" in conll04_row  # best = seed 2
     assert "RE+ 77.46" in conll04_row  # the published figure beside it
+    assert "| 2 | 31–40 |" in conll04_row  # runs, and the epochs they trained
     conll03_row = next(line for line in markdown.splitlines() if line.startswith("| conll03"))
-    assert "| – |" in conll03_row
+    assert "| – |" in conll03_row and "| 1 | 2 |" in conll03_row
     latex = out.with_suffix(".tex").read_text()
+    assert r"& 2 & 31--40 & " in latex
     assert r"55.00 $\pm$ 7.07" in latex and latex.strip().endswith(r"\end{tabular}")
 
 
