@@ -25,7 +25,7 @@ NER_FLOOR = 0.60
 RE_PLUS_FLOOR = 0.10
 
 
-def run(args: list[str], env: dict, timeout: int = 900) -> subprocess.CompletedProcess:
+def run(args: list[str], env: dict, timeout: int = 1800) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
     )
