@@ -123,6 +123,8 @@ def _pct(value: float) -> str:
 
 def summary_markdown(summary: dict) -> str:
     titles = [TASK_TITLES[t] for t in TASKS]
+    # Entity-only datasets (CoNLL03, GENIA) have no relation scores to show.
+    shown = {t: summary.get("has_relations", True) or t == "ner" for t in TASKS}
     lines = [
         f"# {summary['dataset']} · {summary['model']} ({summary['transformer']})",
         "",
@@ -135,14 +137,16 @@ def summary_markdown(summary: dict) -> str:
     for run in summary["runs"]:
         chosen = " ✓" if run["name"] == summary["chosen"]["name"] else ""
         fold = "" if run["fold"] is None else str(run["fold"])
-        cells = [_pct(run["dev"][t]) for t in TASKS] + [_pct(run["test"][t]) for t in TASKS]
+        cells = [
+            _pct(run[split][t]) if shown[t] else "–" for split in ("dev", "test") for t in TASKS
+        ]
         lines.append(
             f"| {run['name']}{chosen} | {run['seed']} | {fold} | " + " | ".join(cells) + " |"
         )
     ms = summary["mean_std"]
     count = len(summary["runs"])
     cells = [
-        f"{_pct(ms[split][t]['mean'])} ± {_pct(ms[split][t]['std'])}"
+        f"{_pct(ms[split][t]['mean'])} ± {_pct(ms[split][t]['std'])}" if shown[t] else "–"
         for split in ("dev", "test")
         for t in TASKS
     ]

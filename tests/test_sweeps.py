@@ -19,7 +19,10 @@ def task_scores(f1: float, support: int = 10) -> dict:
     return {"micro": {"f1": f1, "support": support}, "macro": {"f1": f1 / 2, "support": support}}
 
 
-def write_run(folder, seed, dev, test, fold=None, average="micro", dataset="conll04", epochs=None):
+def write_run(
+    folder, seed, dev, test, fold=None, average="micro", dataset="conll04", epochs=None,
+    relations=True,
+):  # fmt: skip
     folder.mkdir(parents=True)
     metrics = {
         "dataset": dataset,
@@ -30,7 +33,10 @@ def write_run(folder, seed, dev, test, fold=None, average="micro", dataset="conl
         "selection": f"re_plus {average}",
         "dev_score": dev if average == "micro" else dev / 2,
         "dev": {t: task_scores(dev) for t in ("ner", "re", "re_plus")},
-        "scores": {t: task_scores(test) for t in ("ner", "re", "re_plus")},
+        "scores": {
+            t: task_scores(test, support=10 if relations or t == "ner" else 0)
+            for t in ("ner", "re", "re_plus")
+        },
     }
     if epochs is not None:
         metrics["epochs_trained"] = epochs
@@ -76,13 +82,15 @@ def test_empty_or_broken_sweeps_are_clear_errors(tmp_path):
 def test_paper_table_rows_markdown_and_latex(tmp_path):
     for seed, dev, test, epochs in [(1, 0.6, 0.5, 31), (2, 0.7, 0.6, 40)]:
         write_run(tmp_path / "conll04" / f"seed{seed}", seed, dev, test, epochs=epochs)
-    write_run(tmp_path / "conll03" / "seed1", 1, 0.9, 0.88, dataset="conll03", epochs=2)
+    write_run(tmp_path / "conll03" / "seed1", 1, 0.9, 0.88, dataset="conll03", epochs=2,
+              relations=False)  # fmt: skip
     for name in ("conll04", "conll03"):
         write_summary(tmp_path / name)
     # An entity-only dataset has no RE / RE+ to show.
-    conll03 = json.loads((tmp_path / "conll03" / "summary.json").read_text())
-    conll03["has_relations"] = False
-    (tmp_path / "conll03" / "summary.json").write_text(json.dumps(conll03))
+    assert (
+        "| seed1 ✓ | 1 |  | 90.00 | – | – | 88.00 | – | – |"
+        in (tmp_path / "conll03" / "summary.md").read_text()
+    )
 
     out = tmp_path / "table"
     paper_table.main([str(tmp_path / "conll04"), str(tmp_path / "conll03"), "--output", str(out)])
