@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import sys
@@ -22,10 +23,23 @@ def _git(*args: str) -> str | None:
     return result.stdout.strip()
 
 
+@functools.cache
+def code_version() -> tuple[str | None, bool | None]:
+    """(git commit, dirty) of the code this process runs, read once: the modules are
+    imported once, so jobs that a multirun starts later in the same process run this code
+    even if the checkout has moved on since."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return _git("rev-parse", "HEAD"), None if status is None else bool(status)
+
+
+# Read when the training code is first imported, i.e. when it is loaded.
+code_version()
+
+
 def run_environment(device: torch.device) -> dict:
     from iter import __version__
 
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    commit, dirty = code_version()
     return {
         "iter": __version__,
         "python": sys.version.split()[0],
@@ -36,6 +50,6 @@ def run_environment(device: torch.device) -> dict:
         "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "torch_threads": torch.get_num_threads(),
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),
+        "git_commit": commit,
+        "git_dirty": dirty,
     }
