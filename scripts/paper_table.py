@@ -73,6 +73,8 @@ def rows_for(summaries: list[dict]) -> list[dict]:
                 "encoder": summary["transformer"],
                 "runs": len(summary["runs"]),
                 "epochs": _epochs(summary),
+                # The sweep's name says what its schedule was (e.g. 600steps-nocontext).
+                "sweep": Path(summary["sweep"]).name,
                 "average": summary["average"],
                 "cells": {task: _cell(summary, task) for task in TASKS},
                 "published": _published(summary["dataset"]),
@@ -82,15 +84,15 @@ def rows_for(summaries: list[dict]) -> list[dict]:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    head = ["dataset", "encoder", "runs", "epochs"]
+    head = ["dataset", "encoder", "runs", "epochs", "sweep"]
     head += [f"{TASK_TITLES[t]} mean ± std" for t in TASKS]
     head += [f"{TASK_TITLES[t]} best" for t in TASKS] + ["published (paper)"]
-    lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---:|" + "---:|" * 6 + "---|"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---:|---|" + "---:|" * 6 + "---|"]
     for row in rows:
         cells = [row["cells"][t][0] for t in TASKS] + [row["cells"][t][1] for t in TASKS]
         dataset = row["dataset"] + (" (macro)" if row["average"] == "macro" else "")
         lines.append(
-            f"| {dataset} | {row['encoder']} | {row['runs']} | {row['epochs']} | "
+            f"| {dataset} | {row['encoder']} | {row['runs']} | {row['epochs']} | {row['sweep']} | "
             + " | ".join(cells)
             + f" | {row['published'] or '–'} |"
         )

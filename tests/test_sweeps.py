@@ -98,7 +98,7 @@ def test_paper_table_rows_markdown_and_latex(tmp_path):
     conll04_row = next(line for line in markdown.splitlines() if line.startswith("| conll04"))
     assert "55.00 ± 7.07" in conll04_row and "| 60.00 |" in conll04_row  # best = seed 2
     assert "RE+ 77.46" in conll04_row  # the published figure beside it
-    assert "| 2 | 31–40 |" in conll04_row  # runs, and the epochs they trained
+    assert "| 2 | 31–40 | conll04 |" in conll04_row  # runs, epochs trained, sweep name
     conll03_row = next(line for line in markdown.splitlines() if line.startswith("| conll03"))
     assert "| – |" in conll03_row and "| 1 | 2 |" in conll03_row
     latex = out.with_suffix(".tex").read_text()
