@@ -32,15 +32,21 @@ def score_model(
 ) -> tuple[EvaluationResult, list[Document]]:
     """Predict ``documents`` and score the predictions against their gold annotations."""
     predictions = predict_documents(model, documents, batch_size, autocast, segments, progress)
+    return _score_predictions(model, documents, predictions), predictions
+
+
+def _score_predictions(
+    model: ITERForRelationExtraction, documents: Sequence[Document], predictions: list[Document]
+) -> EvaluationResult:
+    """Metrics of ``predictions`` against ``documents`` with the model's types."""
     config = model.config
-    result = evaluate(
+    return evaluate(
         documents,
         predictions,
         symmetric_relation_types=config.symmetric_relation_types,
         entity_types=config.entity_types,
         relation_types=config.relation_types,
     )
-    return result, predictions
 
 
 def score_model_distributed(
@@ -67,14 +73,7 @@ def score_model_distributed(
     for part in context.gather(owned):
         merged.update(part)
     predictions = [with_predictions(doc, merged[i]) for i, doc in enumerate(documents)]
-    config = model.config
-    return evaluate(
-        documents,
-        predictions,
-        symmetric_relation_types=config.symmetric_relation_types,
-        entity_types=config.entity_types,
-        relation_types=config.relation_types,
-    )
+    return _score_predictions(model, documents, predictions)
 
 
 def check_types_match(model: ITERForRelationExtraction, spec) -> None:
