@@ -7,6 +7,15 @@ from dataclasses import dataclass
 import torch
 
 
+def closest_start(starts: torch.Tensor) -> torch.Tensor:
+    """[B, L] long: the closest start at or before each position, -1 where there is none.
+
+    A running maximum over the start positions: a handful of operations for any length.
+    """
+    positions = torch.arange(starts.size(-1), device=starts.device)
+    return torch.where(starts, positions, -1).cummax(dim=-1).values
+
+
 def closest_starts(starts: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """For each position j, the ``k`` closest start positions at or before j.
 
@@ -15,12 +24,10 @@ def closest_starts(starts: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Te
     slot m the (m+1)-th closest. Invalid slots hold position 0.
     """
     batch, length = starts.shape
-    positions = torch.arange(length, device=starts.device)
     if k == 1:
-        # Flat datasets: the closest start is a running maximum, a handful of operations.
-        closest = torch.where(starts, positions, -1).cummax(dim=-1).values
-        valid = closest >= 0
-        return closest.clamp(min=0).unsqueeze(-1), valid.unsqueeze(-1)
+        closest = closest_start(starts)
+        return closest.clamp(min=0).unsqueeze(-1), (closest >= 0).unsqueeze(-1)
+    positions = torch.arange(length, device=starts.device)
     # Start positions sorted ascending per row; non-starts pushed to the end as `length`.
     sorted_starts = torch.where(starts, positions, length).sort(dim=-1).values  # [B, L]
     # count[b, j] = number of starts at positions <= j, so the closest is sorted_starts[count-1].
@@ -41,7 +48,8 @@ class SpanCandidates:
 
     batch, start, end: [P] each, the pairs in (batch, end, closest start first) order.
     ends: [B, L] bool, the end positions that have at least one pair.
-    start_row, end_row: [P], each pair's row among ``hidden[starts]`` / ``hidden[ends]``.
+    start_row, end_row: [P], each pair's row among ``hidden[starts]`` / ``hidden[ends]``;
+    end_row is None when every end has exactly one pair (k = 1): the rows are then in order.
     """
 
     batch: torch.Tensor
@@ -49,7 +57,7 @@ class SpanCandidates:
     end: torch.Tensor
     ends: torch.Tensor
     start_row: torch.Tensor
-    end_row: torch.Tensor
+    end_row: torch.Tensor | None
 
     def keys(self, length: int) -> torch.Tensor:
         """One integer per pair, ascending in the pairs' order (see :func:`pair_keys`)."""
@@ -71,14 +79,31 @@ def pair_keys(
 def candidate_pairs(starts: torch.Tensor, end_mask: torch.Tensor, k: int) -> SpanCandidates:
     """The pairs of ``starts`` [B, L] (bool) with the positions allowed by ``end_mask`` [B, L]."""
     length = starts.size(1)
+    # Rows of hidden[mask] are taken in row-major order, so a position's row is the number
+    # of masked positions before it.
+    start_rank = starts.reshape(-1).cumsum(0) - 1
+    if k == 1:
+        # One pair per end, with the closest start; the pairs are the allowed ends after a
+        # start, in row-major order, which is also the order of their rows. A start's row is
+        # the count of starts up to the end (a flat count, but it cannot reach into the
+        # previous sentence: the pair exists only with a start in this one).
+        closest = closest_start(starts)
+        ends = end_mask & (closest >= 0)
+        flat_end = ends.reshape(-1).nonzero().squeeze(-1)
+        batch = torch.div(flat_end, length, rounding_mode="floor")
+        return SpanCandidates(
+            batch=batch,
+            start=closest.reshape(-1).index_select(0, flat_end),
+            end=flat_end - batch * length,
+            ends=ends,
+            start_row=start_rank.index_select(0, flat_end),
+            end_row=None,
+        )
     candidates, valid = closest_starts(starts, k)
     valid &= end_mask.unsqueeze(-1)
     batch, end, slot = valid.nonzero(as_tuple=True)
     start = candidates[batch, end, slot]
     ends = valid.any(dim=-1)
-    # Rows of hidden[mask] are taken in row-major order, so a position's row is the number
-    # of masked positions before it.
-    start_rank = starts.reshape(-1).cumsum(0) - 1
     end_rank = ends.reshape(-1).cumsum(0) - 1
     flat_batch = batch * length
     return SpanCandidates(

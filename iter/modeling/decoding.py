@@ -37,54 +37,64 @@ def decode_spans(
     their mask [B, S], and the per-sentence lists.
     """
     best, best_type = span_logits.max(dim=-1)  # [P]
-    emit = best > 0
-    b = pairs.batch[emit]
-    start = pairs.start[emit]
-    end = pairs.end[emit]
-    types = best_type[emit]
-    scores = torch.sigmoid(best[emit].float())
-
-    counts = torch.bincount(b, minlength=batch)
-    width = int(counts.max()) if b.numel() else 0
-    slot = torch.arange(b.numel(), device=b.device) - (counts.cumsum(0) - counts)[b]
-    spans = torch.zeros(batch, width, 3, dtype=torch.long, device=b.device)
-    spans[b, slot] = torch.stack((start, end, types), dim=-1)
-    mask = torch.zeros(batch, width, dtype=torch.bool, device=b.device)
-    mask[b, slot] = True
+    emit = (best > 0).nonzero().squeeze(-1)
+    # One table of the emitted spans, read back to Python in one transfer.
+    table = torch.stack((pairs.batch, pairs.start, pairs.end, best_type), dim=-1)
+    table = table.index_select(0, emit)
+    scores = torch.sigmoid(best.index_select(0, emit).float()).tolist()
 
     sentences = [SentenceDecoding() for _ in range(batch)]
-    for bi, s, e, t, p in zip(
-        b.tolist(), start.tolist(), end.tolist(), types.tolist(), scores.tolist(), strict=True
-    ):
-        sentences[bi].spans.append((s, e, t, p))
+    slots = []
+    for (b, start, end, type_id), score in zip(table.tolist(), scores, strict=True):
+        slots.append(len(sentences[b].spans))
+        sentences[b].spans.append((start, end, type_id, score))
+    if batch == 1:
+        # A single sentence's spans are already its padded row.
+        return table[None, :, 1:], torch.ones_like(table[None, :, 0], dtype=torch.bool), sentences
+
+    width = max(len(sentence.spans) for sentence in sentences)
+    spans = table.new_zeros(batch, width, 3)
+    mask = torch.zeros(batch, width, dtype=torch.bool, device=table.device)
+    if slots:
+        index = (table[:, 0], torch.tensor(slots, device=table.device))
+        spans[index] = table[:, 1:]
+        mask[index] = True
     return spans, mask, sentences
 
 
 def decode_links(
     link_logits: torch.Tensor,
     span_mask: torch.Tensor,
-    symmetric: torch.Tensor,
+    symmetric: torch.Tensor | None,
     threshold: float,
     sentences: list[SentenceDecoding],
 ) -> None:
-    """Adds the links that fire in logits [B, S, S, R] to ``sentences`` (in place)."""
+    """Adds the links that fire in logits [B, S, S, R] to ``sentences`` (in place).
+
+    ``symmetric`` [R] marks the symmetric relation types (None: there are none).
+    """
     probs = torch.sigmoid(link_logits.float())
     width = probs.size(1)
-    pair_valid = span_mask[:, :, None] & span_mask[:, None, :]
-    pair_valid &= ~torch.eye(width, dtype=torch.bool, device=probs.device)
-    fire = (probs > threshold) & pair_valid.unsqueeze(-1)
-    if bool(symmetric.any()):
+    fire = probs > threshold
+    if symmetric is not None and bool(symmetric.any()):
         both = torch.maximum(probs, probs.transpose(1, 2))
         probs = torch.where(symmetric, both, probs)
+        # A symmetric link is emitted once per unordered pair: from the earlier span.
         upper = torch.ones(width, width, dtype=torch.bool, device=probs.device).triu(1)
-        fire_sym = (both > threshold) & (pair_valid & upper).unsqueeze(-1)
-        fire = torch.where(symmetric, fire_sym, fire)
-    b, head, tail, rel = fire.nonzero(as_tuple=True)
-    chosen = probs[b, head, tail, rel]
-    for bi, h, t, r, p in zip(
-        b.tolist(), head.tolist(), tail.tolist(), rel.tolist(), chosen.tolist(), strict=True
-    ):
-        sentences[bi].links.append((h, t, r, p))
+        fire = torch.where(symmetric, (both > threshold) & upper.unsqueeze(-1), fire)
+    if probs.size(0) > 1:
+        # Rows and columns of padding slots are not spans (a single sentence has none).
+        fire &= (span_mask[:, :, None] & span_mask[:, None, :]).unsqueeze(-1)
+    fired = fire.reshape(-1).nonzero().squeeze(-1)
+    chosen = probs.reshape(-1).index_select(0, fired).tolist()
+    relations = probs.size(-1)
+    for flat, p in zip(fired.tolist(), chosen, strict=True):
+        # The flat index of [B, S, S, R] spells out batch, head, tail and relation.
+        rest, r = divmod(flat, relations)
+        rest, t = divmod(rest, width)
+        bi, h = divmod(rest, width)
+        if h != t:  # a span is not linked to itself
+            sentences[bi].links.append((h, t, r, p))
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers.activations import ACT2FN
 
 
-class GatedFeedForward(nn.Module):
-    """Scores single token states (the span-start step)."""
+def activation_function(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The activation called ``name`` in transformers' table, as a plain function where the
+    table wraps one (``gelu`` is ``F.gelu``), which saves a module call per use."""
+    module = ACT2FN[name]
+    function = getattr(module, "act", None)
+    return function if callable(function) and not isinstance(function, nn.Module) else module
+
+
+class _GatedBlock(nn.Module):
+    """What both heads share: the gated first layer's weight, the output layer, dropout and
+    the activation, with the second half of the computation (:meth:`_output`).
+
+    The dropout module holds the rate (so it can be changed like any other module's), but
+    it, the activation and the layers are applied as functions: at inference a module call
+    per use costs more than the handful of rows a sentence passes through.
+    """
 
     def __init__(self, d_in: int, d_ff: int, d_out: int, dropout: float, activation: str) -> None:
         super().__init__()
@@ -17,14 +33,25 @@ class GatedFeedForward(nn.Module):
         self.gate_inner = nn.Linear(d_in, 2 * d_ff, bias=False)
         self.out = nn.Linear(d_ff, d_out, bias=False)
         self.dropout = nn.Dropout(dropout)
-        self.act = ACT2FN[activation]
+        self.act = activation_function(activation)
+
+    def _dropout(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.dropout.p, self.training)
+
+    def _output(self, gate_inner: torch.Tensor) -> torch.Tensor:
+        """``W_o(act(gate) * inner)`` from the first layer's output [..., 2 * d_ff]."""
+        gate, inner = gate_inner.chunk(2, dim=-1)
+        return F.linear(self._dropout(self.act(gate) * inner), self.out.weight)
+
+
+class GatedFeedForward(_GatedBlock):
+    """Scores single token states (the span-start step)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, inner = self.gate_inner(self.dropout(x)).chunk(2, dim=-1)
-        return self.out(self.dropout(self.act(gate) * inner))
+        return self._output(F.linear(self._dropout(x), self.gate_inner.weight))
 
 
-class GatedPairFeedForward(nn.Module):
+class GatedPairFeedForward(_GatedBlock):
     """Scores pairs ``[left; right]`` of token states (span closing and linking).
 
     Mathematically this is a gated feed-forward block over the concatenation of two states.
@@ -35,53 +62,57 @@ class GatedPairFeedForward(nn.Module):
     """
 
     def __init__(self, d_in: int, d_ff: int, d_out: int, dropout: float, activation: str) -> None:
-        super().__init__()
+        # The first layer's columns are [left; right] (2 * d_in), its rows [gate; inner].
+        super().__init__(2 * d_in, d_ff, d_out, dropout, activation)
         self.d_in = d_in
         self.d_ff = d_ff
-        # Rows: [gate; inner] (2 * d_ff); columns: [left; right] (2 * d_in).
-        self.gate_inner = nn.Linear(2 * d_in, 2 * d_ff, bias=False)
-        self.out = nn.Linear(d_ff, d_out, bias=False)
-        self.dropout = nn.Dropout(dropout)
-        self.act = ACT2FN[activation]
+        self._inference_key: tuple | None = None
+        self._inference_weight: torch.Tensor | None = None
 
-    def _blocks(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The first layer's left and right column blocks, [2 * d_ff, d_in] each.
+    def _stacked_blocks(self) -> torch.Tensor:
+        """The first layer's left and right column blocks stacked as rows, [4 * d_ff, d_in].
 
-        While gradients are recorded these are views of the one weight. At inference they
-        are contiguous copies, kept until the weight changes (its version counter moves on
-        every optimizer step or load): a matmul over a strided view costs up to twice as
-        much when it has few rows, and a sentence has only a handful of starts and spans.
+        Only used at inference, where it is kept until the weight changes (its version
+        counter moves on every optimizer step or load). Rows ``[:2 * d_ff]`` project left
+        members and ``[2 * d_ff:]`` right ones, so each block is a contiguous slice and one
+        matmul projects both: a matmul over a strided column view costs up to twice as much
+        when it has few rows, and a sentence has only a handful of starts and spans.
         """
         weight = self.gate_inner.weight
-        if torch.is_grad_enabled():
-            return weight[:, : self.d_in], weight[:, self.d_in :]
         key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
-        if getattr(self, "_inference_blocks_key", None) != key:
+        if self._inference_key != key:
             with torch.no_grad():
-                self._inference_blocks = (
-                    weight[:, : self.d_in].contiguous(),
-                    weight[:, self.d_in :].contiguous(),
+                self._inference_weight = torch.cat(
+                    (weight[:, : self.d_in], weight[:, self.d_in :]), dim=0
                 )
-            self._inference_blocks_key = key
-        return self._inference_blocks
+            self._inference_key = key
+        return self._inference_weight
+
+    def _block(self, side: int) -> torch.Tensor:
+        """The left (0) or right (1) block of the first layer, [2 * d_ff, d_in]."""
+        if torch.is_grad_enabled():
+            # Views of the one weight, so gradients reach it; a copy would cut them off.
+            return self.gate_inner.weight[:, side * self.d_in : (side + 1) * self.d_in]
+        rows = 2 * self.d_ff
+        return self._stacked_blocks()[side * rows : (side + 1) * rows]
 
     def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Project states [..., d_in] as left and as right members: two [..., 2 * d_ff]."""
-        x = self.dropout(x)
-        # One matmul per block; concatenating the blocks into one weight would copy the
-        # whole matrix on every call, which cost more than the projection of a few spans.
-        left_block, right_block = self._blocks()
-        return F.linear(x, left_block), F.linear(x, right_block)
+        x = self._dropout(x)
+        if torch.is_grad_enabled():
+            # Two matmuls over views: concatenating the blocks into one weight would copy the
+            # whole matrix on every step, which cost more than the projection of a few spans.
+            return F.linear(x, self._block(0)), F.linear(x, self._block(1))
+        return F.linear(x, self._stacked_blocks()).chunk(2, dim=-1)
 
     def project_left(self, x: torch.Tensor) -> torch.Tensor:
         """Projection [..., 2 * d_ff] of states taken as left members only."""
-        return F.linear(self.dropout(x), self._blocks()[0])
+        return F.linear(self._dropout(x), self._block(0))
 
     def project_right(self, x: torch.Tensor) -> torch.Tensor:
         """Projection [..., 2 * d_ff] of states taken as right members only."""
-        return F.linear(self.dropout(x), self._blocks()[1])
+        return F.linear(self._dropout(x), self._block(1))
 
     def score(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """Logits [..., d_out] for pairs whose projections broadcast together."""
-        gate, inner = (left + right).chunk(2, dim=-1)
-        return self.out(self.dropout(self.act(gate) * inner))
+        return self._output(left + right)

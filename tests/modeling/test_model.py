@@ -181,3 +181,51 @@ def test_link_scoring_in_chunks_matches_scoring_at_once(minilm_tokenizer, monkey
         chunked = model.link_logits(hidden, spans)
     torch.testing.assert_close(chunked, at_once)
     assert chunked.shape == (2, 12, 12, len(model.config.relation_types))
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_decoding_alone_or_in_a_padded_batch_gives_the_same_predictions(depth, minilm_tokenizer):
+    """Decoding has shortcuts for a single sentence (no padding slots) and drops links that
+    touch padding in a batch; both must give each sentence exactly its own predictions."""
+    model = tiny_model(minilm_tokenizer, symmetric=["Kill"], nesting_depth=depth).eval()
+    words = [SENTENCE.split(), ["Mary", "works", "."], SENTENCE.split()[:6]]
+    documents = [Document(tuple(w), (), ()) for w in words]
+    encoded, _ = encode_documents(
+        documents, minilm_tokenizer, model.config.entity_types, model.config.relation_types, 128
+    )
+    segments = encoded.to_list()
+
+    def decode(batch):
+        inputs = (batch.input_ids, batch.attention_mask, batch.start_mask, batch.end_mask)
+        return {
+            index: (decoded.spans, decoded.links)
+            for index, decoded in zip(batch.doc_index, model.decode(*inputs), strict=True)
+        }
+
+    together = decode(next(iterate_batches(segments, 3, minilm_tokenizer.pad_token_id)))
+    alone = {}
+    for batch in iterate_batches(segments, 1, minilm_tokenizer.pad_token_id):
+        alone.update(decode(batch))
+    assert together.keys() == alone.keys() == {0, 1, 2}
+    # The untrained model emits spans and links, so the comparison is not between empty lists.
+    assert sum(len(links) for _, links in together.values()) > 0
+    for index, (spans, links) in together.items():
+        alone_spans, alone_links = alone[index]
+        assert [s[:3] for s in spans] == [s[:3] for s in alone_spans]
+        assert [link[:3] for link in links] == [link[:3] for link in alone_links]
+        for a, b in zip(spans + links, alone_spans + alone_links, strict=True):
+            assert a[3] == pytest.approx(b[3], abs=1e-5)
+        for head, tail, relation, _ in links:
+            assert head != tail and max(head, tail) < len(spans)
+            if model.config.relation_types[relation] == "Kill":
+                assert head < tail  # symmetric: once per unordered pair
+
+
+def test_symmetric_relation_mask_follows_the_config(minilm_tokenizer):
+    # The mask is cached per device for decoding; editing the config must not leave it stale.
+    model = tiny_model(minilm_tokenizer, symmetric=["Kill"])
+    cpu = torch.device("cpu")
+    kill = model.config.relation_types.index("Kill")
+    assert model.symmetric_relation_mask(cpu).nonzero().flatten().tolist() == [kill]
+    model.config.symmetric_relation_types = []
+    assert not model.symmetric_relation_mask(cpu).any()
