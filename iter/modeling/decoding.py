@@ -71,7 +71,9 @@ def decode_links(
 ) -> None:
     """Adds the links that fire in logits [B, S, S, R] to ``sentences`` (in place).
 
-    ``symmetric`` [R] marks the symmetric relation types (None: there are none).
+    ``span_mask`` [B, S] marks the slots that hold spans, as :func:`decode_spans` returns it;
+    a single sentence has no padding slots, so its mask is not consulted. ``symmetric`` [R]
+    marks the symmetric relation types (None: there are none).
     """
     probs = torch.sigmoid(link_logits.float())
     width = probs.size(1)
