@@ -20,6 +20,7 @@ makes decoding (and so the ITER rows) slower than in real use.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import resource
@@ -132,7 +133,8 @@ def paired_times(
     return statistics.median(base_totals), statistics.median(cand_totals), statistics.median(ratios)
 
 
-def inference_rows(model, segments, batch_sizes, device, autocast, repeats) -> list[dict]:
+def inference_rows(model, segments, batch_sizes, device, repeats) -> list[dict]:
+    """Rows of encoder against ITER inference, in the dtype of ``model``'s weights."""
     rows = []
     pad = model.tokenizer.pad_token_id
     for batch_size in batch_sizes:
@@ -147,12 +149,10 @@ def inference_rows(model, segments, batch_sizes, device, autocast, repeats) -> l
         # The same autograd mode as model.decode uses, so the ratio measures the heads alone.
         @torch.inference_mode()
         def encoder_only(batch):
-            with autocast():
-                model.encode(batch[0], batch[1])
+            model.encode(batch[0], batch[1])
 
         def iter_full(batch):
-            with autocast():
-                model.decode(*batch)
+            model.decode(*batch)
 
         encoder_s, iter_s, cost = paired_times(encoder_only, iter_full, batches, device, repeats)
         row = {
@@ -241,8 +241,13 @@ def main() -> None:
         "iter_parameters_m": sum(p.numel() for p in model.parameters()) / 1e6,
     }  # fmt: skip
     print(json.dumps(machine), flush=True)
-    inference = inference_rows(model, test_segments, args.batch_sizes, device, autocast,
+    # Inference in bf16 runs on weights cast to bf16 once, as a user loading a model with
+    # from_pretrained(..., dtype=torch.bfloat16) has them: autocast would cast every weight
+    # again on every batch. Training keeps fp32 weights under autocast (mixed precision).
+    inference_model = copy.deepcopy(model).to(dtype) if dtype else model
+    inference = inference_rows(inference_model, test_segments, args.batch_sizes, device,
                                args.repeats)  # fmt: skip
+    del inference_model
     training = training_row(model, train_segments, 8, device, autocast, args.train_batches)
     results = {"machine": machine, "inference": inference, "training": training,
                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

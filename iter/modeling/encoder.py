@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -58,11 +60,16 @@ def encoder_class_for(config: PretrainedConfig) -> type[PreTrainedModel] | None:
 
 
 def encoder_from_config(config: PretrainedConfig) -> PreTrainedModel:
-    """A randomly initialised encoder of the given configuration."""
+    """A randomly initialised encoder of the given configuration, in torch's default dtype.
+
+    ``from_pretrained(..., dtype=torch.bfloat16)`` builds the model under that default; the
+    encoder's saved config names the dtype it was trained in (float32), and left to itself
+    ``from_config`` would build the encoder in that one, beside bfloat16 heads.
+    """
     cls = encoder_class_for(config)
     if cls is not None:
         return cls(config)
-    return AutoModel.from_config(config)
+    return AutoModel.from_config(config, dtype=torch.get_default_dtype())
 
 
 def _looks_like_a_path(name: str) -> bool:

@@ -7,15 +7,18 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 
-def test_benchmark_writes_inference_and_training_rows(tmp_path, shared_datasets):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_benchmark_writes_inference_and_training_rows(precision, tmp_path, shared_datasets):
     output = tmp_path / "throughput.json"
     command = [
         sys.executable, "benchmarks/throughput.py", "--data", str(shared_datasets / "conll04"),
         "--limit", "12", "--batch_sizes", "1", "4", "--repeats", "1", "--train_batches", "2",
-        "--threads", "1", "--output", str(output),
+        "--threads", "1", "--precision", precision, "--output", str(output),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -26,6 +29,7 @@ def test_benchmark_writes_inference_and_training_rows(tmp_path, shared_datasets)
         assert row["encoder_sentences_per_s"] > 0 and row["iter_sentences_per_s"] > 0
         # ITER runs the encoder and more (an untrained model much more): never faster.
         assert 0 < row["iter_over_encoder"] < 1
+    assert results["machine"]["precision"] == precision
     assert results["training"]["batches"] == 2
     assert results["training"]["iter_cost_over_encoder"] > 1
     assert results["machine"]["iter_parameters_m"] > results["machine"]["encoder_parameters_m"]

@@ -229,3 +229,19 @@ def test_symmetric_relation_mask_follows_the_config(minilm_tokenizer):
     assert model.symmetric_relation_mask(cpu).nonzero().flatten().tolist() == [kill]
     model.config.symmetric_relation_types = []
     assert not model.symmetric_relation_mask(cpu).any()
+
+
+@pytest.mark.parametrize("family", ["bert", "deberta", "t5"])
+def test_loads_and_decodes_in_bfloat16(family, minilm_tokenizer, tmp_path):
+    # The encoder's saved config names float32; it once overrode the dtype asked for, leaving
+    # a float32 encoder beside bfloat16 heads, and the first matmul between them failed.
+    tokenizer = tokenizer_for(family, minilm_tokenizer)
+    model = tiny_model(tokenizer, family)
+    model.config.encoder_config["dtype"] = "float32"  # as a pretrained encoder's config has
+    model.save_pretrained(tmp_path)
+    loaded = ITERForRelationExtraction.from_pretrained(tmp_path, dtype=torch.bfloat16).eval()
+    assert {parameter.dtype for parameter in loaded.parameters()} == {torch.bfloat16}
+    encodings = tokenizer(SENTENCE, return_tensors="pt")
+    generated = loaded.generate(encodings["input_ids"], attention_mask=encodings["attention_mask"])
+    assert len(generated.entities) == 1
+    assert all(0.0 <= entity.score <= 1.0 for entity in generated.entities[0])
