@@ -21,12 +21,10 @@ def closest_starts(starts: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Te
 
     starts: [B, L] bool, the (gold or predicted) span starts.
     Returns (positions [B, L, k] long, valid [B, L, k] bool); slot 0 is the closest start,
-    slot m the (m+1)-th closest. Invalid slots hold position 0.
+    slot m the (m+1)-th closest. Invalid slots hold position 0. Flat models (k = 1) are
+    paired through :func:`closest_start` instead, a running maximum without the sort.
     """
     batch, length = starts.shape
-    if k == 1:
-        closest = closest_start(starts)
-        return closest.clamp(min=0).unsqueeze(-1), (closest >= 0).unsqueeze(-1)
     positions = torch.arange(length, device=starts.device)
     # Start positions sorted ascending per row; non-starts pushed to the end as `length`.
     sorted_starts = torch.where(starts, positions, length).sort(dim=-1).values  # [B, L]
