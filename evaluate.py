@@ -21,6 +21,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument(
+        "--analysis",
+        action="store_true",
+        help="also report link scores given the gold entities and errors by cause",
+    )
     return parser.parse_args(argv)
 
 
@@ -39,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
             batch_size=args.batch_size,
             device=args.device,
             precision=args.precision,
+            analysis=args.analysis,
         )
 
 

@@ -27,8 +27,8 @@ class DatasetFormatError(IterError):
         super().__init__(f"{where}: {message}")
 
 
-class ConfigError(IterError):
-    """A configuration value is missing, unknown or out of range."""
+class ConfigError(IterError, ValueError):
+    """A configuration value is missing, unknown or out of range (also a ``ValueError``)."""
 
 
 class CheckpointError(IterError):

@@ -164,6 +164,7 @@ def tiny_model(
     symmetric=(),
     nesting_depth: int = 1,
     seed: int = 0,
+    **config_kwargs,
 ) -> ITERForRelationExtraction:
     torch.manual_seed(seed)
     config = ITERConfig(
@@ -172,9 +173,9 @@ def tiny_model(
         relation_types=relation_types,
         symmetric_relation_types=symmetric,
         nesting_depth=nesting_depth,
-        d_ff=16,
         max_sequence_length=128,
         dataset="tiny",
+        **{"d_ff": 16, **config_kwargs},
     )
     model = ITERForRelationExtraction(config)
     model.tokenizer = tokenizer

@@ -91,6 +91,40 @@ def check_types_match(model: ITERForRelationExtraction, spec) -> None:
             )
 
 
+def _analyse(
+    model: ITERForRelationExtraction,
+    documents: Sequence[Document],
+    predicted: Sequence[Document],
+    batch_size: int,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+) -> dict[str, object]:
+    """Prints and returns the error analysis (``evaluate.py --analysis``)."""
+    from iter.evaluation.analysis import (
+        entity_errors,
+        format_errors,
+        links_given_gold_entities,
+        relation_errors,
+    )
+
+    entities = entity_errors(documents, predicted)
+    relations = relation_errors(documents, predicted, model.config.symmetric_relation_types)
+    print(format_errors(entities, relations))
+    out: dict[str, object] = {
+        "entity_errors": entities.to_dict(),
+        "relation_errors": relations.to_dict(),
+    }
+    if model.link_head is not None:
+        given = links_given_gold_entities(model, documents, batch_size, autocast)
+        score = given.re_plus.micro
+        print(
+            f"Links given the gold entities: P {100 * score.precision:.2f}  "
+            f"R {100 * score.recall:.2f}  F1 {100 * score.f1:.2f} (micro), "
+            f"macro F1 {100 * given.re_plus.macro_f1:.2f}"
+        )
+        out["links_given_gold_entities"] = given.re_plus.to_dict()
+    return out
+
+
 def evaluate_checkpoint(
     model_dir: Path,
     dataset: str | None,
@@ -101,6 +135,7 @@ def evaluate_checkpoint(
     batch_size: int = 32,
     device: str = "auto",
     precision: str = "fp32",
+    analysis: bool = False,
 ) -> EvaluationResult:
     import iter.config  # noqa: F401  (registers the config resolvers)
     from iter.data.registry import load_dataset_spec
@@ -129,12 +164,13 @@ def evaluate_checkpoint(
         progress=lambda it, total: tqdm(it, total=total, desc=f"{name}/{split}", leave=False),
     )
     print(format_report(result, title=f"{model_dir} on {name}/{split}"))
+    extra: dict[str, object] = {
+        "model": str(model_dir), "dataset": name, "split": split, "precision": precision,
+    }  # fmt: skip
+    if analysis:
+        extra["analysis"] = _analyse(model, documents, predicted, batch_size, numeric.autocast())
     output = output or Path(model_dir) / f"eval-{name}-{split}.json"
-    write_metrics_json(
-        output,
-        result,
-        extra={"model": str(model_dir), "dataset": name, "split": split, "precision": precision},
-    )
+    write_metrics_json(output, result, extra=extra)
     print(f"metrics: {output}")
     if predictions is not None:
         write_documents(predicted, predictions)

@@ -5,6 +5,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from transformers import AutoConfig, PretrainedConfig
+from transformers.activations import ACT2FN
+
+from iter.errors import ConfigError
+
+# The objective's choices (METHOD.md, "What the published code trains"). The first of each is
+# the authors' and the default; the others reproduce this project's earlier objective for the
+# ablation in benchmarks/ablation.
+SPAN_OBJECTIVES = ("softmax", "sigmoid")
+LINK_PAIRS = ("dense", "gold")
+LOSS_REDUCTIONS = ("sum", "batch", "mean")
+
+
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"model.{name} must be one of {', '.join(choices)}; got {value!r}")
+    return str(value)
+
+
+def encoder_ff_width(encoder_config: dict) -> int:
+    """The encoder's own feed-forward width: what ``d_ff: 0`` stands for."""
+    for key in ("d_ff", "intermediate_size", "encoder_ffn_dim"):
+        value = encoder_config.get(key)
+        if value:
+            return int(value)
+    raise ConfigError(
+        f"model.d_ff is 0 (the encoder's feed-forward width), but an encoder of type "
+        f"{encoder_config.get('model_type')!r} states none; set model.d_ff to a width"
+    )
 
 
 class ITERConfig(PretrainedConfig):
@@ -23,9 +51,14 @@ class ITERConfig(PretrainedConfig):
         relation_types: Sequence[str] = (),
         symmetric_relation_types: Sequence[str] = (),
         nesting_depth: int = 1,
-        d_ff: int = 768,
+        d_ff: int = 0,
+        double_pair_width: bool | None = None,
         dropout: float = 0.3,
         activation: str = "gelu",
+        head_input_dropout: bool = False,
+        span_objective: str = "softmax",
+        link_pairs: str = "dense",
+        loss_reduction: str = "sum",
         link_threshold: float = 0.5,
         span_representation: str | None = None,
         max_sequence_length: int = 512,
@@ -36,24 +69,47 @@ class ITERConfig(PretrainedConfig):
     ) -> None:
         unknown_symmetric = set(symmetric_relation_types) - set(relation_types)
         if unknown_symmetric:
-            raise ValueError(
+            raise ConfigError(
                 f"symmetric_relation_types {sorted(unknown_symmetric)} are not relation types"
             )
         if nesting_depth < 1:
-            raise ValueError(f"nesting_depth must be >= 1, got {nesting_depth}")
+            raise ConfigError(f"nesting_depth must be >= 1, got {nesting_depth}")
+        if isinstance(d_ff, bool) or not isinstance(d_ff, int) or d_ff < 0:
+            raise ConfigError(
+                f"model.d_ff must be a width >= 1, or 0 for the encoder's own; got {d_ff!r}"
+            )
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not (
+            0 <= dropout < 1
+        ):
+            raise ConfigError(f"model.dropout must be a number in [0, 1); got {dropout!r}")
+        if activation not in ACT2FN:
+            raise ConfigError(
+                f"model.activation {activation!r} is unknown; known: {', '.join(sorted(ACT2FN))}"
+            )
+        if double_pair_width is None:
+            # The authors' configs: d_ff 0 means the encoder's width, and then the two pair
+            # heads (whose input is two states) are twice as wide.
+            double_pair_width = d_ff == 0
+        if d_ff == 0 and encoder_config:
+            d_ff = encoder_ff_width(encoder_config)
         if span_representation is None:
             # Flat spans are identified by their end; nested spans may share one, so add the start.
             span_representation = "end" if nesting_depth == 1 else "start_end_sum"
         if span_representation not in ("end", "start_end_sum"):
-            raise ValueError(f"unknown span_representation {span_representation!r}")
+            raise ConfigError(f"unknown span_representation {span_representation!r}")
         self.encoder_config = encoder_config or {}
         self.entity_types = list(entity_types)
         self.relation_types = list(relation_types)
         self.symmetric_relation_types = list(symmetric_relation_types)
         self.nesting_depth = nesting_depth
         self.d_ff = d_ff
+        self.double_pair_width = bool(double_pair_width)
         self.dropout = dropout
         self.activation = activation
+        self.head_input_dropout = bool(head_input_dropout)
+        self.span_objective = _choice("span_objective", span_objective, SPAN_OBJECTIVES)
+        self.link_pairs = _choice("link_pairs", link_pairs, LINK_PAIRS)
+        self.loss_reduction = _choice("loss_reduction", loss_reduction, LOSS_REDUCTIONS)
         self.link_threshold = link_threshold
         self.span_representation = span_representation
         self.max_sequence_length = max_sequence_length
@@ -61,6 +117,16 @@ class ITERConfig(PretrainedConfig):
         self.dataset = dataset
         self.initializer_range = initializer_range
         super().__init__(**kwargs)
+
+    @property
+    def pair_d_ff(self) -> int:
+        """Inner width of the span and link heads."""
+        return self.d_ff * (2 if self.double_pair_width else 1)
+
+    @property
+    def has_none_class(self) -> bool:
+        """Nested data under the softmax objective: each (start, end) pair has a NONE class."""
+        return self.span_objective == "softmax" and self.nesting_depth > 1
 
     def build_encoder_config(self) -> PretrainedConfig:
         if not self.encoder_config:

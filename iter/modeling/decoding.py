@@ -1,6 +1,9 @@
 """Turning the heads' logits into spans and links, batched on tensors.
 
-A span is emitted where its best entity-type logit is positive (type = argmax); a link fires
+A span is emitted where the span step's objective says a span is likelier than none:
+flat data (a softmax over "no span" at logit 0 and the types) when the log-sum-exp of the
+type logits is > 0; nested data (a NONE class per pair) when a type beats NONE; the
+sigmoid objective when the best type logit is > 0. The type is the best one. A link fires
 for every relation type whose probability exceeds the threshold. Symmetric relation types are
 emitted once per unordered pair, with the larger probability of the two directions.
 """
@@ -28,20 +31,46 @@ class SentenceDecoding:
     links: list[tuple[int, int, int, float]] = field(default_factory=list)
 
 
+SPAN_DECISIONS = ("flat", "nested", "sigmoid")
+
+
+def span_decisions(
+    span_logits: torch.Tensor, decision: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(emit [P] bool, type [P], score [P]) for logits [P, E] (nested: [P, E + 1], NONE last).
+
+    The score is the probability the step gives the emitted choice: under the flat softmax
+    ``exp(l_type) / (1 + sum exp(l))``, under the nested one the type's share against the
+    types and NONE, under the sigmoid objective ``sigmoid(l_type)``.
+    """
+    logits = span_logits.float()
+    if decision == "nested":
+        types = logits[:, :-1]
+        best, best_type = types.max(dim=-1)
+        return best > logits[:, -1], best_type, (best - logits.logsumexp(dim=-1)).exp()
+    best, best_type = logits.max(dim=-1)
+    if decision == "sigmoid":
+        return best > 0, best_type, torch.sigmoid(best)
+    total = logits.logsumexp(dim=-1)
+    # log(1 + sum exp(l)) = softplus(lse(l)): the normaliser with the fixed "no span" logit.
+    return total > 0, best_type, (best - torch.nn.functional.softplus(total)).exp()
+
+
 def decode_spans(
-    span_logits: torch.Tensor, pairs: SpanCandidates, batch: int
+    span_logits: torch.Tensor, pairs: SpanCandidates, batch: int, decision: str = "flat"
 ) -> tuple[torch.Tensor, torch.Tensor, list[SentenceDecoding]]:
     """Emitted spans from logits [P, E] over the candidate ``pairs`` of a batch.
 
-    Returns the spans padded per sentence as positions [B, S, 3] (start, end, type),
-    their mask [B, S], and the per-sentence lists.
+    ``decision`` is one of :data:`SPAN_DECISIONS` (see :func:`span_decisions`). Returns the
+    spans padded per sentence as positions [B, S, 3] (start, end, type), their mask [B, S],
+    and the per-sentence lists.
     """
-    best, best_type = span_logits.max(dim=-1)  # [P]
-    emit = (best > 0).nonzero().squeeze(-1)
+    emit_mask, best_type, score = span_decisions(span_logits, decision)
+    emit = emit_mask.nonzero().squeeze(-1)
     # One table of the emitted spans, read back to Python in one transfer.
     table = torch.stack((pairs.batch, pairs.start, pairs.end, best_type), dim=-1)
     table = table.index_select(0, emit)
-    scores = torch.sigmoid(best.index_select(0, emit).float()).tolist()
+    scores = score.index_select(0, emit).tolist()
 
     sentences = [SentenceDecoding() for _ in range(batch)]
     slots = []

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
+from iter.errors import ConfigError
 from iter.modeling.candidates import SpanCandidates, candidate_pairs, pair_keys
 from iter.modeling.configuration import ITERConfig
 from iter.modeling.decoding import (
@@ -32,6 +32,13 @@ from iter.modeling.encoder import (
     resolve_encoder_path,
 )
 from iter.modeling.heads import GatedFeedForward, GatedPairFeedForward
+from iter.modeling.losses import (
+    binary_loss,
+    flat_span_loss,
+    nested_span_loss,
+    reduce_loss,
+    sigmoid_span_loss,
+)
 from iter.modeling.word_boundaries import word_boundary_masks
 
 # Largest pair-feature buffer (elements) that inference scores at once: 256 MB in fp32.
@@ -60,17 +67,33 @@ def masked_rows(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return states.reshape(-1, states.size(-1)).index_select(0, rows)
 
 
-def _mean_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean binary cross-entropy over all elements (0 if there are none)."""
-    losses = F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="sum")
-    return losses / max(logits.numel(), 1)
+def _find_keys(sorted_keys: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each of ``keys`` sits in ``sorted_keys`` (ascending), and whether it is there."""
+    if sorted_keys.numel() == 0:
+        return torch.zeros_like(keys), torch.zeros_like(keys, dtype=torch.bool)
+    at = torch.searchsorted(sorted_keys, keys).clamp(max=sorted_keys.numel() - 1)
+    return at, sorted_keys[at] == keys
 
 
-def _masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean binary cross-entropy over the elements where ``mask`` holds (0 if none)."""
-    losses = F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="none")
-    mask = mask.expand_as(losses).float()
-    return (losses * mask).sum() / mask.sum().clamp(min=1.0)
+class _GoldSpans:
+    """The valid gold spans of a batch as flat rows, in (batch, slot) order."""
+
+    def __init__(self, gold_spans: torch.Tensor, gold_span_mask: torch.Tensor, length: int):
+        batch, slots = gold_span_mask.shape
+        batch_index = torch.arange(batch, device=gold_spans.device)[:, None].expand(batch, slots)
+        self.batch = batch_index[gold_span_mask]
+        self.start, self.end, self.type = gold_spans[gold_span_mask].unbind(-1)
+        self.count = int(self.batch.numel())
+        # row[b, s]: the flat row of gold span s of sentence b (valid slots only).
+        self.row = (gold_span_mask.reshape(-1).long().cumsum(0) - 1).view(batch, slots)
+        self.length = length
+        self.keys = pair_keys(self.batch, self.start, self.end, length)
+
+    def link_keys(self, config: ITERConfig) -> torch.Tensor:
+        """Keys matching :meth:`ITERForRelationExtraction._link_heads`' keys."""
+        if config.span_representation == "end":
+            return self.batch * self.length + self.end
+        return self.keys
 
 
 class ITERPreTrainedModel(PreTrainedModel):
@@ -87,15 +110,23 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         super().__init__(config)
         self.encoder = encoder_from_config(config.build_encoder_config())
         d_model = hidden_size_of(self.encoder.config)
+        if config.d_ff < 1:
+            raise ConfigError(f"model.d_ff must be resolved to a width >= 1; got {config.d_ff}")
         head_args = {
-            "d_ff": config.d_ff,
             "dropout": config.dropout,
             "activation": config.activation,
+            "input_dropout": config.head_input_dropout,
         }
-        self.start_head = GatedFeedForward(d_model, d_out=1, **head_args)
-        self.span_head = GatedPairFeedForward(d_model, d_out=len(config.entity_types), **head_args)
+        self.start_head = GatedFeedForward(d_model, config.d_ff, 1, **head_args)
+        # Nested data under the softmax objective scores a NONE class after the types.
+        span_classes = len(config.entity_types) + int(config.has_none_class)
+        self.span_head = GatedPairFeedForward(d_model, config.pair_d_ff, span_classes, **head_args)
+        # The link head reads [tail; head], as the authors' code does: the left member of
+        # a pair is the tail span, the right member the head span.
         self.link_head = (
-            GatedPairFeedForward(d_model, d_out=len(config.relation_types), **head_args)
+            GatedPairFeedForward(
+                d_model, config.pair_d_ff, len(config.relation_types), **head_args
+            )
             if config.relation_types
             else None
         )
@@ -117,6 +148,13 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             mask = torch.tensor([name in key[1] for name in key[0]], dtype=torch.bool)
             self._symmetric_masks[(key, device)] = mask = mask.to(device)
         return mask
+
+    @property
+    def span_decision(self) -> str:
+        """How step 2's logits become spans (:func:`~iter.modeling.decoding.span_decisions`)."""
+        if self.config.span_objective == "sigmoid":
+            return "sigmoid"
+        return "nested" if self.config.has_none_class else "flat"
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -211,13 +249,14 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
     def link_logits(self, hidden: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
         """Step 3: logits [B, S, S, R] for every ordered pair (head, tail) of spans."""
         assert self.link_head is not None
-        head_proj, tail_proj = self.link_head.project(self.span_states(hidden, spans))
+        # Left members are tails, right members heads: pair (h, t) is right[h] + left[t].
+        tail_proj, head_proj = self.link_head.project(self.span_states(hidden, spans))
         batch, width, features = head_proj.shape
         if torch.is_grad_enabled() or batch * width * width * features <= PAIR_CHUNK_ELEMENTS:
             return self.link_head.score(head_proj.unsqueeze(2), tail_proj.unsqueeze(1))
         # Scoring pairs materialises [B, S, S, 2F] features. An untrained model or a long
         # window can emit hundreds of spans, so at inference heads are scored in chunks that
-        # keep that buffer bounded (training only ever links the few gold spans).
+        # keep that buffer bounded.
         rows = max(1, PAIR_CHUNK_ELEMENTS // (batch * width * features))
         return torch.cat(
             [
@@ -248,53 +287,49 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         sub-words of scored words). gold_spans [B, S, 3]: (start position, end position
         inclusive, entity type id), valid where gold_span_mask [B, S]. gold_links [B, Q, 3]:
         (head span index, tail span index, relation type id), valid where gold_link_mask.
+        Each step's loss is summed over its elements and reduced as ``loss_reduction`` says.
         """
         hidden = self.encode(input_ids, attention_mask)  # [B, L, D]
         batch, length = input_ids.shape
-        span_start, span_end, span_type = gold_spans.unbind(-1)  # [B, S] each
+        reduction = self.config.loss_reduction
+        gold = _GoldSpans(gold_spans, gold_span_mask, length)
 
         # Step 1: starts, scored where a span may start.
-        batch_index = torch.arange(batch, device=input_ids.device)[:, None].expand_as(span_start)
         gold_starts = torch.zeros_like(start_mask)
-        gold_starts[batch_index[gold_span_mask], span_start[gold_span_mask]] = True
+        gold_starts[gold.batch, gold.start] = True
         gold_starts &= start_mask
         start_logits = self.start_logits(hidden, start_mask)  # [N]
-        start_loss = _mean_bce(start_logits, gold_starts[start_mask])
+        start_loss = reduce_loss(
+            *binary_loss(start_logits, gold_starts[start_mask]), batch, reduction
+        )
 
-        # Step 2: typed spans, paired with the gold starts (teacher forcing). A pair's target
-        # is the set of gold types of the span it forms; gold spans are found among the
-        # candidates by binary search on their sorted keys.
+        # Step 2: typed spans, paired with the gold starts (teacher forcing).
         logits, pairs = self.span_logits(hidden, gold_starts, end_mask)
-        span_targets = torch.zeros_like(logits, dtype=torch.float)
+        gold_types = torch.zeros(
+            logits.size(0), len(self.config.entity_types), dtype=torch.bool, device=logits.device
+        )
         if logits.size(0) > 0:
-            candidate_keys = pairs.keys(length)
-            gold_keys = pair_keys(batch_index, span_start, span_end, length)[gold_span_mask]
-            found_at = torch.searchsorted(candidate_keys, gold_keys).clamp(max=logits.size(0) - 1)
-            found = candidate_keys[found_at] == gold_keys
-            span_targets[found_at[found], span_type[gold_span_mask][found]] = 1.0
-        span_loss = _mean_bce(logits, span_targets)
+            found_at, found = _find_keys(pairs.keys(length), gold.keys)
+            gold_types[found_at[found], gold.type[found]] = True
+        if self.config.span_objective == "sigmoid":
+            span_terms = sigmoid_span_loss(logits, gold_types)
+        else:
+            gold_ends = torch.zeros_like(end_mask)
+            gold_ends[gold.batch, gold.end] = True
+            ends_gold_span = gold_ends[pairs.batch, pairs.end]
+            span_loss_of = nested_span_loss if self.config.has_none_class else flat_span_loss
+            span_terms = span_loss_of(logits, gold_types, ends_gold_span)
+        span_loss = reduce_loss(*span_terms, batch, reduction)
 
-        # Step 3: links between gold spans.
-        link_loss = torch.zeros((), device=input_ids.device)
-        if self.link_head is not None and gold_span_mask.size(1) > 0:
-            spans = gold_spans[..., :2]
-            link_logits = self.link_logits(hidden, spans)  # [B, S, S, R]
-            link_targets = torch.zeros_like(link_logits, dtype=torch.float)
-            if gold_links is not None and gold_links.size(1) > 0:
-                b_index = torch.arange(batch, device=input_ids.device)[:, None].expand_as(
-                    gold_links[..., 0]
-                )
-                head, tail, rel = gold_links.clamp(min=0).unbind(-1)
-                keep = gold_link_mask
-                link_targets[b_index[keep], head[keep], tail[keep], rel[keep]] = 1.0
-                # A symmetric relation holds in both directions.
-                symmetric = self.symmetric_relation_mask(rel.device)[rel] & keep
-                link_targets[
-                    b_index[symmetric], tail[symmetric], head[symmetric], rel[symmetric]
-                ] = 1.0
-            pair_valid = gold_span_mask[:, :, None] & gold_span_mask[:, None, :]
-            pair_valid &= ~torch.eye(pair_valid.size(1), dtype=torch.bool, device=pair_valid.device)
-            link_loss = _masked_bce(link_logits, link_targets, pair_valid.unsqueeze(-1))
+        # Step 3: links from every candidate head to every gold tail.
+        link_loss = hidden.new_zeros((), dtype=torch.float)
+        if self.link_head is not None and gold.count > 0:
+            link_loss = reduce_loss(
+                *self._link_loss(hidden, attention_mask, gold_starts, gold, gold_links,
+                                 gold_link_mask),
+                batch,
+                reduction,
+            )  # fmt: skip
 
         loss = start_loss + span_loss + link_loss
         return ITEROutput(
@@ -304,6 +339,88 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             link_loss=link_loss.detach(),
             start_logits=start_logits,
         )
+
+    def _link_heads(
+        self, hidden: torch.Tensor, head_mask: torch.Tensor, gold_starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The spans the link step pairs with gold tails, as (states, batch, keys) rows.
+
+        Flat data represents a span by its end, so every position of ``head_mask`` is a
+        head, keyed by (batch, end). Nested data represents a span by its start and end
+        states, so the heads are each masked position paired with its k closest gold starts,
+        keyed as :func:`pair_keys` keys them.
+        """
+        length = head_mask.size(1)
+        if self.config.span_representation == "end":
+            flat = head_mask.reshape(-1).nonzero().squeeze(-1)
+            states = hidden.reshape(-1, hidden.size(-1)).index_select(0, flat)
+            return states, torch.div(flat, length, rounding_mode="floor"), flat
+        pairs = candidate_pairs(gold_starts, head_mask, self.config.nesting_depth)
+        flat = hidden.reshape(-1, hidden.size(-1))
+        offset = pairs.batch * length
+        states = flat.index_select(0, offset + pairs.end) + flat.index_select(
+            0, offset + pairs.start
+        )
+        return states, pairs.batch, pairs.keys(length)
+
+    def _link_loss(
+        self,
+        hidden: torch.Tensor,
+        attention_mask: torch.Tensor,
+        gold_starts: torch.Tensor,
+        gold: _GoldSpans,
+        gold_links: torch.Tensor | None,
+        gold_link_mask: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, int]:
+        """Summed link loss over (head, gold tail, relation type) and its element count.
+
+        ``link_pairs='dense'`` (the authors'): every non-padding position is a head, so
+        positions that end no span are negatives; ``'gold'``: only the gold spans are.
+        """
+        assert self.link_head is not None
+        if self.config.link_pairs == "dense":
+            head_mask = attention_mask.bool()
+        else:
+            head_mask = torch.zeros_like(attention_mask, dtype=torch.bool)
+            head_mask[gold.batch, gold.end] = True
+        head_states, head_batch, head_keys = self._link_heads(hidden, head_mask, gold_starts)
+        tail_states = self._gold_span_states(hidden, gold)
+        # Pairs within each sentence: head row i with gold tail j.
+        head_index, tail_index = (head_batch[:, None] == gold.batch[None, :]).nonzero(
+            as_tuple=True
+        )
+        tail_proj = self.link_head.project_left(tail_states)
+        head_proj = self.link_head.project_right(head_states)
+        logits = self.link_head.score(
+            head_proj.index_select(0, head_index), tail_proj.index_select(0, tail_index)
+        )  # [Q, R]
+
+        relations = len(self.config.relation_types)
+        targets = torch.zeros(
+            head_states.size(0), gold.count, relations, device=logits.device
+        )
+        if gold_links is not None and gold_link_mask is not None and bool(gold_link_mask.any()):
+            link_batch = torch.arange(gold_links.size(0), device=gold_links.device)
+            link_batch = link_batch[:, None].expand_as(gold_link_mask)[gold_link_mask]
+            head_span, tail_span, relation = gold_links[gold_link_mask].unbind(-1)
+            # Gold span (b, s) is row gold.row[b, s] among the valid gold spans.
+            head_row, tail_row = gold.row[link_batch, head_span], gold.row[link_batch, tail_span]
+            head_unit, head_found = _find_keys(head_keys, gold.link_keys(self.config)[head_row])
+            tail_unit, tail_found = _find_keys(head_keys, gold.link_keys(self.config)[tail_row])
+            targets[head_unit[head_found], tail_row[head_found], relation[head_found]] = 1.0
+            # A symmetric relation holds in both directions.
+            symmetric = self.symmetric_relation_mask(relation.device)[relation] & tail_found
+            targets[tail_unit[symmetric], head_row[symmetric], relation[symmetric]] = 1.0
+        return binary_loss(logits, targets[head_index, tail_index])
+
+    def _gold_span_states(self, hidden: torch.Tensor, gold: _GoldSpans) -> torch.Tensor:
+        """States [G, D] of the valid gold spans, in their flat order."""
+        flat = hidden.reshape(-1, hidden.size(-1))
+        length = hidden.size(1)
+        end = flat.index_select(0, gold.batch * length + gold.end)
+        if self.config.span_representation == "end":
+            return end
+        return end + flat.index_select(0, gold.batch * length + gold.start)
 
     # ----------------------------------------------------------------- inference
     @torch.inference_mode()
@@ -319,7 +436,9 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         start_logits = self.start_logits(hidden, start_mask)
         starts = torch.zeros_like(start_mask).masked_scatter_(start_mask, start_logits > 0)
         span_logits, pairs = self.span_logits(hidden, starts, end_mask)
-        spans, span_mask, sentences = decode_spans(span_logits, pairs, input_ids.size(0))
+        spans, span_mask, sentences = decode_spans(
+            span_logits, pairs, input_ids.size(0), self.span_decision
+        )
         # A link needs two spans in one sentence.
         if self.link_head is not None and spans.size(1) > 1:
             link_logits = self.link_logits(hidden, spans[..., :2])

@@ -60,15 +60,31 @@ def linear_warmup_decay(warmup_steps: int, total_steps: int):
     return factor
 
 
+def constant_after_warmup(warmup_steps: int, total_steps: int):
+    """Linear warm-up to the group's rate, then constant (the authors' ADE encoder)."""
+
+    def factor(step: int) -> float:
+        return (step + 1) / max(1, warmup_steps) if step < warmup_steps else 1.0
+
+    return factor
+
+
+SCHEDULES = {"linear": linear_warmup_decay, "constant": constant_after_warmup}
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer,
     total_steps: int,
     encoder_warmup: float,
     head_warmup: float,
+    encoder_schedule: str = "linear",
+    head_schedule: str = "linear",
 ) -> LambdaLR:
+    """One schedule per part (encoder, heads): ``linear`` or ``constant`` after warm-up."""
     warmups = {"encoder": encoder_warmup, "heads": head_warmup}
+    schedules = {"encoder": encoder_schedule, "heads": head_schedule}
     lambdas = [
-        linear_warmup_decay(int(warmups[group["part"]] * total_steps), total_steps)
+        SCHEDULES[schedules[group["part"]]](int(warmups[group["part"]] * total_steps), total_steps)
         for group in optimizer.param_groups
     ]
     return LambdaLR(optimizer, lambdas)

@@ -31,7 +31,7 @@ from iter.evaluation.runner import score_model_distributed
 from iter.modeling.model import ITERForRelationExtraction
 from iter.training.distributed import DistributedContext
 from iter.training.loggers import NullLogger
-from iter.training.optim import build_optimizer, build_scheduler
+from iter.training.optim import SCHEDULES, build_optimizer, build_scheduler
 from iter.training.precision import Precision
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,8 @@ class TrainerSettings:
     encoder_warmup: float
     head_warmup: float
     gradient_clip: float | None
+    encoder_schedule: str = "linear"
+    head_schedule: str = "linear"
     select_best: bool = True
     limit_train_batches: int | None = None
     log_every_n_steps: int = 10
@@ -78,14 +80,21 @@ class TrainerSettings:
                 continue
             # An int is a valid float; bool is an int in Python, but neither
             # `trainer.batch_size=true` nor `trainer.select_best=1` is what the user meant.
-            wanted = bool if bool in expected else float if float in expected else int
-            if wanted is bool:
+            wanted = (
+                bool if bool in expected else float if float in expected
+                else str if str in expected else int
+            )  # fmt: skip
+            if wanted is str:
+                ok = isinstance(value, str)
+            elif wanted is bool:
                 ok = isinstance(value, bool)
             else:
                 numbers = (int, float) if wanted is float else (int,)
                 ok = isinstance(value, numbers) and not isinstance(value, bool)
             if not ok:
-                kind = {int: "an integer", bool: "true or false"}.get(wanted, "a number")
+                kind = {int: "an integer", bool: "true or false", str: "a name"}.get(
+                    wanted, "a number"
+                )
                 raise ConfigError(f"trainer.{name} must be {kind}, got {value!r}")
         for name in ("max_epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
@@ -98,6 +107,12 @@ class TrainerSettings:
         for name in ("encoder_weight_decay", "head_weight_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"trainer.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("encoder_schedule", "head_schedule"):
+            if getattr(self, name) not in SCHEDULES:
+                raise ConfigError(
+                    f"trainer.{name} must be one of {', '.join(SCHEDULES)}; "
+                    f"got {getattr(self, name)!r}"
+                )
         for name in ("encoder_warmup", "head_warmup"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(
@@ -289,7 +304,12 @@ class Trainer:
         steps_per_epoch = len(self._epoch_order(lengths, 0))
         total_steps = steps_per_epoch * s.max_epochs
         self.scheduler = build_scheduler(
-            self.optimizer, total_steps, s.encoder_warmup, s.head_warmup
+            self.optimizer,
+            total_steps,
+            s.encoder_warmup,
+            s.head_warmup,
+            s.encoder_schedule,
+            s.head_schedule,
         )
         if resume_from is not None:
             self.load_state(resume_from)

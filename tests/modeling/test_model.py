@@ -144,23 +144,26 @@ def test_overfits_two_sentences_exactly(family, minilm_tokenizer):
     batch = next(iterate_batches(encoded.to_list(), 2, tokenizer.pad_token_id))
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
-    # A mean loss near zero still allows one wrong pair among many, and how soon each
-    # pair settles depends on the machine's float kernels; so train until the loss is
-    # tiny and then check the decoder at a few more points rather than at one threshold.
-    for step in range(600):
+    # A loss near zero still allows one wrong pair among many, and how soon each pair
+    # settles depends on the machine's float kernels (and a summed loss under Adam at this
+    # rate moves in bursts); so once the loss (a sum over some hundreds of elements) is
+    # small, check the decoder every few steps and stop at the first exact decoding.
+    exact = False
+    for step in range(1200):
         model.train()
         loss = model(**batch.model_inputs("cpu")).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if loss.item() < 1e-3 and step % 25 == 0:
+        if loss.item() < 0.05 and step % 10 == 0:
             predictions = predict_documents(model, docs)
-            if all(
+            exact = all(
                 set(p.entities) == set(g.entities) and set(p.relations) == set(g.relations)
                 for g, p in zip(docs, predictions, strict=True)
-            ):
+            )
+            if exact:
                 break
-    assert loss.item() < 1e-3
+    assert loss.item() < 0.05, f"not overfitted after {step + 1} steps: loss {loss.item()}"
     predictions = predict_documents(model, docs)
     for gold, predicted in zip(docs, predictions, strict=True):
         assert set(predicted.entities) == set(gold.entities)
