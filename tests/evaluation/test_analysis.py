@@ -20,7 +20,7 @@ from iter.evaluation.analysis import (
 from tests.conftest import tiny_model
 from tests.modeling.test_model import toy_documents
 
-WORDS = tuple("a b c d e f g h i j".split())
+WORDS = tuple(["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"])
 
 
 def doc(entities, relations=()) -> Document:
