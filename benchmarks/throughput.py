@@ -2,6 +2,10 @@
 
 Both comparisons time the two sides batch by batch in alternation (see ``paired_times``).
 
+User path: sentences per second of ``model.predict`` on the CoNLL04 test sentences given as
+words (tokenisation, windowing, the three steps, decoding and the mapping back to words)
+against the bare encoder tokenising and encoding the same length-sorted sentences.
+
 Inference: sentences per second of the full ITER pipeline (``model.decode``: encoder, the
 three steps, decoding into spans and links) against a bare encoder forward pass, over the
 same length-sorted batches of CoNLL04 test, at several batch sizes. Training: the cost of one
@@ -74,12 +78,12 @@ def build_model(args: argparse.Namespace) -> ITERForRelationExtraction:
     if args.encoder in LARGE_ENCODERS:
         config = ITERConfig(
             encoder_config=LARGE_ENCODERS[args.encoder], entity_types=CONLL04_ENTITIES,
-            relation_types=CONLL04_RELATIONS, d_ff=args.d_ff or 4096,
+            relation_types=CONLL04_RELATIONS, d_ff=args.d_ff or 0,
         )  # fmt: skip
         model = ITERForRelationExtraction(config)
     else:
         model = ITERForRelationExtraction.from_encoder(
-            args.encoder, CONLL04_ENTITIES, CONLL04_RELATIONS, d_ff=args.d_ff or 768
+            args.encoder, CONLL04_ENTITIES, CONLL04_RELATIONS, d_ff=args.d_ff or 0
         )
     # Word boundaries and ids come from the MiniLM tokenizer; ids stay inside every vocab here.
     model.tokenizer = AutoTokenizer.from_pretrained(resolve_encoder_path("minilm"))
@@ -169,6 +173,41 @@ def inference_rows(model, segments, batch_sizes, device, repeats) -> list[dict]:
     return rows
 
 
+def user_path_rows(model, documents, batch_sizes, device, repeats) -> list[dict]:
+    """Rows of what users meet: ``model.predict`` on word lists (tokenisation, windowing,
+    the three steps and the mapping back to words included) against the bare encoder
+    tokenising and encoding the same length-sorted sentences."""
+    rows = []
+    tokenizer = model.tokenizer
+    lengths = [len(tokenizer(list(d.tokens), is_split_into_words=True)["input_ids"])
+               for d in documents]  # fmt: skip
+    order = sorted(range(len(documents)), key=lambda i: lengths[i])
+    words = [list(documents[i].tokens) for i in order]
+    for batch_size in batch_sizes:
+        chunks = [words[i : i + batch_size] for i in range(0, len(words), batch_size)]
+
+        @torch.inference_mode()
+        def encoder_only(chunk):
+            encoded = tokenizer(chunk, is_split_into_words=True, padding=True, truncation=True,
+                                return_tensors="pt")  # fmt: skip
+            model.encode(encoded["input_ids"].to(device), encoded["attention_mask"].to(device))
+
+        def iter_predict(chunk):
+            model.predict(chunk, batch_size=batch_size)
+
+        encoder_s, iter_s, cost = paired_times(encoder_only, iter_predict, chunks, device, repeats)
+        row = {
+            "batch_size": batch_size,
+            "sentences": len(words),
+            "encoder_sentences_per_s": len(words) / encoder_s,
+            "iter_sentences_per_s": len(words) / iter_s,
+            "iter_over_encoder": 1 / cost,
+        }
+        rows.append(row)
+        print(json.dumps({"user_path": row}), flush=True)
+    return rows
+
+
 def training_row(model, segments, batch_size, device, autocast, batches_to_time) -> dict:
     pad = model.tokenizer.pad_token_id
     batches = [b.model_inputs(device) for b in iterate_batches(segments, batch_size, pad)]
@@ -211,6 +250,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--limit", type=int, help="only the first N sentences of each split")
     parser.add_argument("--output", help="JSON results (default: benchmarks/results/...)")
+    parser.add_argument(
+        "--parts", nargs="+", default=["user", "decode", "training"],
+        choices=["user", "decode", "training"],
+        help="user: model.predict vs tokenizer+encoder; decode: model.decode vs encoder on "
+        "encoded batches; training: forward+backward",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -245,11 +290,17 @@ def main() -> None:
     # from_pretrained(..., dtype=torch.bfloat16) has them: autocast would cast every weight
     # again on every batch. Training keeps fp32 weights under autocast (mixed precision).
     inference_model = copy.deepcopy(model).to(dtype) if dtype else model
-    inference = inference_rows(inference_model, test_segments, args.batch_sizes, device,
-                               args.repeats)  # fmt: skip
+    user_path = inference = training = None
+    if "user" in args.parts:
+        user_path = user_path_rows(inference_model, test, args.batch_sizes, device, args.repeats)
+    if "decode" in args.parts:
+        inference = inference_rows(inference_model, test_segments, args.batch_sizes, device,
+                                   args.repeats)  # fmt: skip
     del inference_model
-    training = training_row(model, train_segments, 8, device, autocast, args.train_batches)
-    results = {"machine": machine, "inference": inference, "training": training,
+    if "training" in args.parts:
+        training = training_row(model, train_segments, 8, device, autocast, args.train_batches)
+    results = {"machine": machine, "user_path": user_path, "inference": inference,
+               "training": training,
                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                "command": " ".join(sys.argv)}  # fmt: skip
     output = Path(args.output or REPO / "benchmarks" / "results" /

@@ -304,16 +304,45 @@ def encode_documents(
         map_kwargs.update(keep_in_memory=True, new_fingerprint="uncached")
     with _quiet_progress(len(documents)):
         encoded = raw.map(_encode_batch, **map_kwargs)
-    report = EncodingReport(
-        documents=len(documents),
-        segments=len(encoded),
+    report = _report(len(documents), encoded)
+    return encoded, report
+
+
+def _report(documents: int, encoded) -> EncodingReport:
+    """What fitting the documents into ``max_length`` took, from the encoded columns."""
+    return EncodingReport(
+        documents=documents,
+        segments=len(encoded["input_ids"]),
         split_documents=sum(1 for w, o in zip(encoded["window_count"], encoded["word_offset"])
                             if w > 1 and o == 0),
         trimmed_context=sum(encoded["trimmed_context"]),
         lost_entities=sum(encoded["lost_entities"]),
         lost_relations=sum(encoded["lost_relations"]),
+    )  # fmt: skip
+
+
+def encode_segments(
+    documents: Sequence[Document],
+    tokenizer: PreTrainedTokenizerBase,
+    entity_types: Sequence[str],
+    relation_types: Sequence[str],
+    max_length: int,
+) -> tuple[list[dict], EncodingReport]:
+    """The segments :func:`encode_documents` makes, as plain rows, without a dataset.
+
+    For inference on a few texts: building and mapping a ``datasets.Dataset`` costs
+    milliseconds per call, more than tokenizing a sentence, and nothing is cached anyway.
+    """
+    columns = _encode_batch(
+        _document_rows(documents, "<documents>"),
+        list(range(len(documents))),
+        tokenizer,
+        max_length,
+        {t: i for i, t in enumerate(entity_types)},
+        {t: i for i, t in enumerate(relation_types)},
     )
-    return encoded, report
+    rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    return rows, _report(len(documents), columns)
 
 
 class _quiet_progress:

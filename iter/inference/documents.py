@@ -11,7 +11,7 @@ import torch
 
 from iter.data.collate import Batch, iterate_batches
 from iter.data.document import Document, Entity, Relation
-from iter.data.encoding import encode_documents
+from iter.data.encoding import encode_segments
 from iter.modeling.decoding import SentenceDecoding
 from iter.modeling.model import ITERForRelationExtraction
 
@@ -60,7 +60,7 @@ def to_word_annotations(
 def encode_for_model(model: ITERForRelationExtraction, documents: Sequence[Document]) -> list[dict]:
     """Segments of ``documents`` for this model, logging what windowing had to do."""
     config = model.config
-    dataset, report = encode_documents(
+    segments, report = encode_segments(
         documents,
         model.tokenizer,
         config.entity_types,
@@ -70,7 +70,7 @@ def encode_for_model(model: ITERForRelationExtraction, documents: Sequence[Docum
     message = report.describe(config.max_sequence_length)
     if message:
         logger.warning(message)
-    return dataset.to_list()
+    return segments
 
 
 @torch.no_grad()

@@ -24,7 +24,8 @@ def test_benchmark_writes_inference_and_training_rows(precision, tmp_path, share
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(output.read_text())
     assert [row["batch_size"] for row in results["inference"]] == [1, 4]
-    for row in results["inference"]:
+    assert [row["batch_size"] for row in results["user_path"]] == [1, 4]
+    for row in results["inference"] + results["user_path"]:
         assert row["sentences"] == 12
         assert row["encoder_sentences_per_s"] > 0 and row["iter_sentences_per_s"] > 0
         # ITER runs the encoder and more (an untrained model much more): never faster.
