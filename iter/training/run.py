@@ -76,6 +76,7 @@ def build_model(cfg: DictConfig, spec: DatasetSpec) -> ITERForRelationExtraction
         span_objective=cfg.model.span_objective,
         link_pairs=cfg.model.link_pairs,
         loss_reduction=cfg.model.loss_reduction,
+        span_representation=cfg.model.get("span_representation"),
         link_threshold=cfg.model.link_threshold,
         max_sequence_length=cfg.model.max_length,
         dataset=spec.name,

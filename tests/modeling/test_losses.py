@@ -133,13 +133,18 @@ def test_start_and_span_losses_equal_explicit_sums(depth, minilm_tokenizer):
     assert output.span_loss.item() == pytest.approx(sum(span_terms), 1e-5)
 
 
-@pytest.mark.parametrize("depth", [1, 2])
-def test_dense_link_loss_equals_explicit_sum(depth, minilm_tokenizer):
-    """Every non-padding position (or, nested, each position with each of its closest gold
-    starts) is a head for every gold tail; positions that end no span are negatives."""
+@pytest.mark.parametrize(
+    ("depth", "representation"), [(1, "end"), (2, "start_end_sum"), (1, "start_end_sum")]
+)
+def test_dense_link_loss_equals_explicit_sum(depth, representation, minilm_tokenizer):
+    """Every non-padding position (or, spans seen by start and end, each position with each
+    of its closest gold starts) is a head for every gold tail; positions that end no span
+    are negatives."""
     model = tiny_model(
-        minilm_tokenizer, nesting_depth=depth, symmetric=("Live_In",)
-    ).eval()
+        minilm_tokenizer, nesting_depth=depth, symmetric=("Live_In",),
+        span_representation=representation,
+    ).eval()  # fmt: skip
+    by_end = representation == "end"
     batch = encoded_batch(model, minilm_tokenizer)
     inputs = batch.model_inputs("cpu")
     with torch.no_grad():
@@ -160,12 +165,12 @@ def test_dense_link_loss_equals_explicit_sum(depth, minilm_tokenizer):
         gold_starts = sorted({s for s, _, _ in spans})
 
         def state(start: int, end: int, b: int = b) -> torch.Tensor:
-            return hidden[b, end] if depth == 1 else hidden[b, end] + hidden[b, start]
+            return hidden[b, end] if by_end else hidden[b, end] + hidden[b, start]
 
         for n in range(batch.input_ids.size(1)):
             if not batch.attention_mask[b, n]:
                 continue
-            if depth == 1:
+            if by_end:
                 heads = [(None, n)]
             else:
                 heads = [(s, n) for s in [s for s in gold_starts if s <= n][::-1][:depth]]
@@ -173,9 +178,10 @@ def test_dense_link_loss_equals_explicit_sum(depth, minilm_tokenizer):
                 for tail, (ts, te, _) in enumerate(spans):
                     logits = pair_logits(model.link_head, state(ts, te), state(start, end))
                     for r, x in enumerate(logits):
-                        key = (end if depth == 1 else (start, end))
                         target = any(
-                            (h[1] == end if depth == 1 else h == key) and t == tail and rr == r
+                            (h[1] == end if by_end else h == (start, end))
+                            and t == tail
+                            and rr == r
                             for h, t, rr in positive
                         )
                         terms.append(bce(x, float(target)))
