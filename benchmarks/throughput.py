@@ -193,7 +193,7 @@ def user_path_rows(model, documents, batch_sizes, device, repeats) -> list[dict]
             model.encode(encoded["input_ids"].to(device), encoded["attention_mask"].to(device))
 
         def iter_predict(chunk):
-            model.predict(chunk, batch_size=batch_size)
+            model.predict(chunk, batch_size=len(chunk))
 
         encoder_s, iter_s, cost = paired_times(encoder_only, iter_predict, chunks, device, repeats)
         row = {
