@@ -135,3 +135,26 @@ def test_bf16_autocast_trains_on_cpu(minilm_tokenizer, tmp_path):
     assert all(h["train_loss"] > 0 for h in state.history)
     assert not torch.equal(before, trainer.model.span_head.out.weight.detach())
     assert trainer.model.span_head.out.weight.dtype == torch.float32  # master weights stay fp32
+
+
+def test_schedules_per_part():
+    """The encoder and the heads each follow their own schedule (ADE: constant / linear)."""
+    from iter.training.optim import build_scheduler
+
+    encoder = torch.nn.Parameter(torch.zeros(2, 2))
+    heads = torch.nn.Parameter(torch.zeros(2, 2))
+    optimizer = torch.optim.AdamW(
+        [{"params": [encoder], "lr": 1.0, "part": "encoder"},
+         {"params": [heads], "lr": 1.0, "part": "heads"}]
+    )  # fmt: skip
+    scheduler = build_scheduler(optimizer, 100, 0.1, 0.0, "constant", "linear")
+    rates = []
+    for _ in range(100):
+        rates.append(scheduler.get_last_lr())
+        optimizer.step()
+        scheduler.step()
+    encoder_rates, head_rates = zip(*rates, strict=True)
+    assert encoder_rates[0] == pytest.approx(0.1) and encoder_rates[9] == pytest.approx(1.0)
+    assert set(encoder_rates[10:]) == {1.0}  # constant after the 10% warm-up
+    assert head_rates[0] == 1.0 and head_rates[50] == pytest.approx(0.5)  # no warm-up, linear
+    assert head_rates[99] == pytest.approx(0.01)

@@ -1,0 +1,116 @@
+"""Collect the ablation runs into benchmarks/ablation/results.json and the Markdown table.
+
+Each row is a configuration (benchmarks/ablation/README.md lists the commands); its runs are
+the run folders under ``outputs/ablation/<row>/runs/conll04/minilm/seed*``. A run's wall time
+is read from its ``train.log`` (first to last line) and its peak memory from
+``outputs/ablation/<row>/time-seed<N>.txt`` (``/usr/bin/time -v``, written by ``run.sh``).
+
+    python3 benchmarks/ablation/collect.py [--outputs outputs/ablation]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+from datetime import datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# (row name, what it changes against the published objective)
+ROWS = [
+    ("new", "ITER as published (this project's default)"),
+    ("old", "the earlier objective: changes 1-5 all undone"),
+    ("undo1-gold-links", "1 undone: links trained on gold x gold pairs only"),
+    ("undo2-mean", "2 undone: per-element mean losses"),
+    ("undo3-sigmoid", "3 undone: per-type sigmoid span step"),
+    ("undo4-d_ff768", "4 undone: d_ff 768 for all heads"),
+    ("undo5-input-dropout", "5 undone: dropout on the heads' input"),
+]
+
+STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+\]")
+
+
+def wall_seconds(log: Path) -> float | None:
+    stamps = [STAMP.match(line) for line in log.read_text().splitlines()]
+    stamps = [datetime.fromisoformat(m.group(1)) for m in stamps if m]
+    return (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else None
+
+
+def peak_rss_gib(time_file: Path) -> float | None:
+    if not time_file.is_file():
+        return None
+    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_file.read_text())
+    return int(match.group(1)) / 2**20 if match else None
+
+
+def run_record(run_dir: Path) -> dict | None:
+    metrics_file = run_dir / "metrics.json"
+    if not metrics_file.is_file():
+        return None
+    metrics = json.loads(metrics_file.read_text())
+    if "scores" not in metrics:
+        return None  # still training
+    scores = metrics["scores"]
+    return {
+        "run": str(run_dir),
+        "seed": metrics["seed"],
+        "best_epoch": metrics["best_epoch"],
+        "epochs_trained": metrics["epochs_trained"],
+        "dev_re_plus": 100 * metrics["dev_score"],
+        "test_ner": 100 * scores["ner"]["micro"]["f1"],
+        "test_re": 100 * scores["re"]["micro"]["f1"],
+        "test_re_plus": 100 * scores["re_plus"]["micro"]["f1"],
+        "wall_s": wall_seconds(run_dir / "train.log"),
+        # run.sh keeps /usr/bin/time's report beside the row's runs.
+        "peak_rss_gib": peak_rss_gib(
+            run_dir.parents[3] / f"time-seed{metrics['seed']}.txt"
+        ),
+    }
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--outputs", default="outputs/ablation")
+    args = parser.parse_args()
+    results = {}
+    lines = [
+        "| row | change | seeds | test NER | test RE | test RE+ | dev RE+ | best / trained epochs "
+        "| wall time per run |",
+        "|---|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for name, description in ROWS:
+        runs = sorted(
+            (r for d in Path(args.outputs, name).glob("runs/conll04/minilm/seed*")
+             if (r := run_record(d))),
+            key=lambda r: r["seed"],
+        )  # fmt: skip
+        results[name] = {"change": description, "runs": runs}
+        if not runs:
+            continue
+        pick = lambda key: [r[key] for r in runs]  # noqa: E731
+        epochs = ", ".join(f"{r['best_epoch']}/{r['epochs_trained']}" for r in runs)
+        walls = ", ".join(f"{r['wall_s'] / 60:.0f} min" for r in runs if r["wall_s"])
+        lines.append(
+            f"| {name} | {description} | {', '.join(str(s) for s in pick('seed'))} "
+            f"| {mean_std(pick('test_ner'))} | {mean_std(pick('test_re'))} "
+            f"| {mean_std(pick('test_re_plus'))} | {mean_std(pick('dev_re_plus'))} "
+            f"| {epochs} | {walls} |"
+        )
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (HERE / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
