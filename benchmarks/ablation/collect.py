@@ -98,7 +98,10 @@ def main() -> None:
         results[name] = {"change": description, "runs": runs}
         if not runs:
             continue
-        pick = lambda key: [r[key] for r in runs]  # noqa: E731
+
+        def pick(key: str, runs: list[dict] = runs) -> list:
+            return [r[key] for r in runs]
+
         epochs = ", ".join(f"{r['best_epoch']}/{r['epochs_trained']}" for r in runs)
         walls = ", ".join(f"{r['wall_s'] / 60:.0f} min" for r in runs if r["wall_s"])
         lines.append(
