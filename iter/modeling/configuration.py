@@ -59,6 +59,7 @@ class ITERConfig(PretrainedConfig):
         span_objective: str = "softmax",
         link_pairs: str = "dense",
         loss_reduction: str = "sum",
+        link_type_embedding: bool = False,
         link_threshold: float = 0.5,
         span_representation: str | None = None,
         max_sequence_length: int = 512,
@@ -110,6 +111,7 @@ class ITERConfig(PretrainedConfig):
         self.span_objective = _choice("span_objective", span_objective, SPAN_OBJECTIVES)
         self.link_pairs = _choice("link_pairs", link_pairs, LINK_PAIRS)
         self.loss_reduction = _choice("loss_reduction", loss_reduction, LOSS_REDUCTIONS)
+        self.link_type_embedding = bool(link_type_embedding)
         self.link_threshold = link_threshold
         self.span_representation = span_representation
         self.max_sequence_length = max_sequence_length

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
@@ -130,6 +131,14 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             if config.relation_types
             else None
         )
+        # Beyond the paper (an option): the link step also sees each span's entity type (the
+        # gold type in training, the predicted one at inference; a last row for positions
+        # that end no span).
+        self.link_type_embedding = (
+            nn.Embedding(len(config.entity_types) + 1, d_model)
+            if config.link_type_embedding and self.link_head is not None
+            else None
+        )
         self._tokenizer: PreTrainedTokenizerBase | None = None
         self._symmetric_masks: dict[tuple, torch.Tensor] = {}
         self.post_init()
@@ -238,17 +247,25 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         return logits, pairs
 
     def span_states(self, hidden: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
-        """Representations [B, S, D] of spans given as positions [B, S, 2] (start, end)."""
+        """Representations [B, S, D] of spans given as positions [B, S, 2] (start, end), or
+        [B, S, 3] (start, end, type): with ``link_type_embedding`` the type's embedding is
+        added."""
         index = spans.clamp(min=0)
         d_model = hidden.size(-1)
-        end = hidden.gather(1, index[..., 1:2].expand(-1, -1, d_model))
-        if self.config.span_representation == "end":
-            return end
-        return end + hidden.gather(1, index[..., 0:1].expand(-1, -1, d_model))
+        states = hidden.gather(1, index[..., 1:2].expand(-1, -1, d_model))
+        if self.config.span_representation != "end":
+            states = states + hidden.gather(1, index[..., 0:1].expand(-1, -1, d_model))
+        if self.link_type_embedding is not None and spans.size(-1) > 2:
+            states = states + self.link_type_embedding(index[..., 2])
+        return states
 
     def link_logits(self, hidden: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
-        """Step 3: logits [B, S, S, R] for every ordered pair (head, tail) of spans."""
+        """Step 3: logits [B, S, S, R] for every ordered pair (head, tail) of spans, given as
+        [B, S, 3] (start, end, type); a model without ``link_type_embedding`` also takes
+        [B, S, 2]."""
         assert self.link_head is not None
+        if self.link_type_embedding is not None and spans.size(-1) < 3:
+            raise ValueError("this model's link step reads entity types: give spans [B, S, 3]")
         # Left members are tails, right members heads: pair (h, t) is right[h] + left[t].
         tail_proj, head_proj = self.link_head.project(self.span_states(hidden, spans))
         batch, width, features = head_proj.shape
@@ -341,7 +358,11 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         )
 
     def _link_heads(
-        self, hidden: torch.Tensor, head_mask: torch.Tensor, gold_starts: torch.Tensor
+        self,
+        hidden: torch.Tensor,
+        head_mask: torch.Tensor,
+        gold_starts: torch.Tensor,
+        gold: _GoldSpans,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The spans the link step pairs with gold tails, as (states, batch, keys) rows.
 
@@ -354,14 +375,22 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         if self.config.span_representation == "end":
             flat = head_mask.reshape(-1).nonzero().squeeze(-1)
             states = hidden.reshape(-1, hidden.size(-1)).index_select(0, flat)
-            return states, torch.div(flat, length, rounding_mode="floor"), flat
-        pairs = candidate_pairs(gold_starts, head_mask, self.config.nesting_depth)
-        flat = hidden.reshape(-1, hidden.size(-1))
-        offset = pairs.batch * length
-        states = flat.index_select(0, offset + pairs.end) + flat.index_select(
-            0, offset + pairs.start
-        )
-        return states, pairs.batch, pairs.keys(length)
+            batch, keys = torch.div(flat, length, rounding_mode="floor"), flat
+        else:
+            pairs = candidate_pairs(gold_starts, head_mask, self.config.nesting_depth)
+            flat_hidden = hidden.reshape(-1, hidden.size(-1))
+            offset = pairs.batch * length
+            states = flat_hidden.index_select(0, offset + pairs.end) + flat_hidden.index_select(
+                0, offset + pairs.start
+            )
+            batch, keys = pairs.batch, pairs.keys(length)
+        if self.link_type_embedding is not None:
+            # The gold type of the span a head is, the last row where it is none.
+            types = torch.full_like(keys, len(self.config.entity_types))
+            at, found = _find_keys(keys, gold.link_keys(self.config))
+            types[at[found]] = gold.type[found]
+            states = states + self.link_type_embedding(types)
+        return states, batch, keys
 
     def _link_loss(
         self,
@@ -383,7 +412,9 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         else:
             head_mask = torch.zeros_like(attention_mask, dtype=torch.bool)
             head_mask[gold.batch, gold.end] = True
-        head_states, head_batch, head_keys = self._link_heads(hidden, head_mask, gold_starts)
+        head_states, head_batch, head_keys = self._link_heads(
+            hidden, head_mask, gold_starts, gold
+        )
         tail_states = self._gold_span_states(hidden, gold)
         # Pairs within each sentence: head row i with gold tail j.
         head_index, tail_index = (head_batch[:, None] == gold.batch[None, :]).nonzero(
@@ -417,10 +448,12 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         """States [G, D] of the valid gold spans, in their flat order."""
         flat = hidden.reshape(-1, hidden.size(-1))
         length = hidden.size(1)
-        end = flat.index_select(0, gold.batch * length + gold.end)
-        if self.config.span_representation == "end":
-            return end
-        return end + flat.index_select(0, gold.batch * length + gold.start)
+        states = flat.index_select(0, gold.batch * length + gold.end)
+        if self.config.span_representation != "end":
+            states = states + flat.index_select(0, gold.batch * length + gold.start)
+        if self.link_type_embedding is not None:
+            states = states + self.link_type_embedding(gold.type)
+        return states
 
     # ----------------------------------------------------------------- inference
     @torch.inference_mode()
@@ -441,7 +474,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         )
         # A link needs two spans in one sentence.
         if self.link_head is not None and spans.size(1) > 1:
-            link_logits = self.link_logits(hidden, spans[..., :2])
+            link_logits = self.link_logits(hidden, spans)
             symmetric = (
                 self.symmetric_relation_mask(link_logits.device)
                 if self.config.symmetric_relation_types

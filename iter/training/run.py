@@ -77,6 +77,7 @@ def build_model(cfg: DictConfig, spec: DatasetSpec) -> ITERForRelationExtraction
         link_pairs=cfg.model.link_pairs,
         loss_reduction=cfg.model.loss_reduction,
         span_representation=cfg.model.get("span_representation"),
+        link_type_embedding=cfg.model.get("link_type_embedding", False),
         link_threshold=cfg.model.link_threshold,
         max_sequence_length=cfg.model.max_length,
         dataset=spec.name,

@@ -134,16 +134,20 @@ def test_start_and_span_losses_equal_explicit_sums(depth, minilm_tokenizer):
 
 
 @pytest.mark.parametrize(
-    ("depth", "representation"), [(1, "end"), (2, "start_end_sum"), (1, "start_end_sum")]
-)
-def test_dense_link_loss_equals_explicit_sum(depth, representation, minilm_tokenizer):
+    ("depth", "representation", "typed"),
+    [(1, "end", False), (2, "start_end_sum", False), (1, "start_end_sum", False),
+     (1, "end", True), (2, "start_end_sum", True)],
+)  # fmt: skip
+def test_dense_link_loss_equals_explicit_sum(depth, representation, typed, minilm_tokenizer):
     """Every non-padding position (or, spans seen by start and end, each position with each
     of its closest gold starts) is a head for every gold tail; positions that end no span
-    are negatives."""
+    are negatives. With ``link_type_embedding`` a span's state adds its gold type's
+    embedding (the last row for heads that are no gold span)."""
     model = tiny_model(
         minilm_tokenizer, nesting_depth=depth, symmetric=("Live_In",),
-        span_representation=representation,
+        span_representation=representation, link_type_embedding=typed,
     ).eval()  # fmt: skip
+    none_type = len(model.config.entity_types)
     by_end = representation == "end"
     batch = encoded_batch(model, minilm_tokenizer)
     inputs = batch.model_inputs("cpu")
@@ -164,8 +168,12 @@ def test_dense_link_loss_equals_explicit_sum(depth, representation, minilm_token
         }
         gold_starts = sorted({s for s, _, _ in spans})
 
-        def state(start: int, end: int, b: int = b) -> torch.Tensor:
-            return hidden[b, end] if by_end else hidden[b, end] + hidden[b, start]
+        def state(start: int, end: int, b: int = b, spans: list = spans) -> torch.Tensor:
+            out = hidden[b, end] if by_end else hidden[b, end] + hidden[b, start]
+            if typed:
+                types = [t for s, e, t in spans if e == end and (by_end or s == start)]
+                out = out + model.link_type_embedding.weight[(types or [none_type])[0]]
+            return out
 
         for n in range(batch.input_ids.size(1)):
             if not batch.attention_mask[b, n]:

@@ -248,3 +248,28 @@ def test_loads_and_decodes_in_bfloat16(family, minilm_tokenizer, tmp_path):
     generated = loaded.generate(encodings["input_ids"], attention_mask=encodings["attention_mask"])
     assert len(generated.entities) == 1
     assert all(0.0 <= entity.score <= 1.0 for entity in generated.entities[0])
+
+
+def test_link_type_embedding_reads_the_predicted_types(minilm_tokenizer):
+    """With the option on, the link step's spans carry their types: the same positions with
+    another type give other link logits; positions alone are refused."""
+    model = tiny_model(minilm_tokenizer, link_type_embedding=True).eval()
+    docs = toy_documents()
+    encoded, _ = encode_documents(
+        docs, minilm_tokenizer, model.config.entity_types, model.config.relation_types, 128
+    )
+    batch = next(iterate_batches(encoded.to_list(), 2, minilm_tokenizer.pad_token_id))
+    model.train()
+    model(**batch.model_inputs("cpu")).loss.backward()
+    assert model.link_type_embedding.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        hidden = model.encode(batch.input_ids, batch.attention_mask)
+        spans = batch.gold_spans
+        retyped = spans.clone()
+        retyped[..., 2] = (retyped[..., 2] + 1) % len(model.config.entity_types)
+        assert not torch.allclose(model.link_logits(hidden, spans),
+                                  model.link_logits(hidden, retyped))  # fmt: skip
+        with pytest.raises(ValueError, match="reads entity types"):
+            model.link_logits(hidden, spans[..., :2])
+    predict_documents(model, docs)  # decoding passes the predicted types through
