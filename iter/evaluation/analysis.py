@@ -144,7 +144,7 @@ def links_given_gold_entities(
                     for row, mask in zip(batch.gold_spans, batch.gold_span_mask, strict=True)
                 ]
                 if spans.size(1) > 1:
-                    logits = model.link_logits(hidden, spans)
+                    logits = model.link_logits(hidden, spans, batch.gold_span_mask.to(device))
                     decode_links(
                         logits,
                         batch.gold_span_mask.to(device),

@@ -259,16 +259,24 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             states = states + self.link_type_embedding(index[..., 2])
         return states
 
-    def link_logits(self, hidden: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+    def link_logits(
+        self, hidden: torch.Tensor, spans: torch.Tensor, span_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Step 3: logits [B, S, S, R] for every ordered pair (head, tail) of spans, given as
         [B, S, 3] (start, end, type); a model without ``link_type_embedding`` also takes
-        [B, S, 2]."""
+        [B, S, 2].
+
+        With ``span_mask`` [B, S] only the pairs of two different real spans are scored; the
+        others (padding slots, a span with itself) get -inf, i.e. never fire.
+        """
         assert self.link_head is not None
         if self.link_type_embedding is not None and spans.size(-1) < 3:
             raise ValueError("this model's link step reads entity types: give spans [B, S, 3]")
         # Left members are tails, right members heads: pair (h, t) is right[h] + left[t].
         tail_proj, head_proj = self.link_head.project(self.span_states(hidden, spans))
         batch, width, features = head_proj.shape
+        if span_mask is not None:
+            return self._masked_link_logits(head_proj, tail_proj, span_mask)
         if torch.is_grad_enabled() or batch * width * width * features <= PAIR_CHUNK_ELEMENTS:
             return self.link_head.score(head_proj.unsqueeze(2), tail_proj.unsqueeze(1))
         # Scoring pairs materialises [B, S, S, 2F] features. An untrained model or a long
@@ -284,6 +292,34 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             ],
             dim=1,
         )
+
+    def _masked_link_logits(
+        self, head_proj: torch.Tensor, tail_proj: torch.Tensor, span_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`link_logits` over the valid pairs only, as a flat list of pairs.
+
+        A padded batch scores B * S * S pairs of 2F features each, while its sentences have
+        sum(S_b^2) (sentences emit few spans, but one long sentence sets S for all): with the
+        wide pair heads that difference is most of the link step's cost from batch 8 up.
+        """
+        assert self.link_head is not None
+        batch, width, features = head_proj.shape
+        valid = span_mask[:, :, None] & span_mask[:, None, :]
+        valid &= ~torch.eye(width, dtype=torch.bool, device=valid.device)
+        b, h, t = valid.nonzero(as_tuple=True)
+        head_rows, tail_rows = b * width + h, b * width + t
+        head_flat, tail_flat = head_proj.reshape(-1, features), tail_proj.reshape(-1, features)
+        relations = self.link_head.out.weight.size(0)
+        logits = head_proj.new_full((batch, width, width, relations), float("-inf"))
+        # Chunks keep the [pairs, 2F] buffer bounded when an untrained model emits many spans.
+        rows = max(1, PAIR_CHUNK_ELEMENTS // features)
+        for i in range(0, head_rows.numel(), rows):
+            chunk = slice(i, i + rows)
+            logits[b[chunk], h[chunk], t[chunk]] = self.link_head.score(
+                head_flat.index_select(0, head_rows[chunk]),
+                tail_flat.index_select(0, tail_rows[chunk]),
+            ).to(logits.dtype)
+        return logits
 
     # ----------------------------------------------------------------- training
     def forward(
@@ -474,7 +510,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         )
         # A link needs two spans in one sentence.
         if self.link_head is not None and spans.size(1) > 1:
-            link_logits = self.link_logits(hidden, spans)
+            link_logits = self.link_logits(hidden, spans, span_mask)
             symmetric = (
                 self.symmetric_relation_mask(link_logits.device)
                 if self.config.symmetric_relation_types

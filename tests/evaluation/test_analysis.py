@@ -76,7 +76,7 @@ def test_links_given_gold_entities_link_exactly_the_gold_spans(fire, minilm_toke
     relation_index = {name: i for i, name in enumerate(model.config.relation_types)}
     real_link_logits = model.link_logits
 
-    def gold_link_logits(hidden, spans):
+    def gold_link_logits(hidden, spans, span_mask=None):
         logits = torch.full_like(real_link_logits(hidden, spans), -10.0)
         if not fire:
             return logits

@@ -186,6 +186,31 @@ def test_link_scoring_in_chunks_matches_scoring_at_once(minilm_tokenizer, monkey
     assert chunked.shape == (2, 12, 12, len(model.config.relation_types))
 
 
+@pytest.mark.parametrize("chunk_elements", [None, 16 * 2 * 3])
+def test_masked_link_scoring_scores_only_pairs_of_two_real_spans(
+    chunk_elements, minilm_tokenizer, monkeypatch
+):
+    """Decoding scores the valid pairs as a flat list: the same logits as the padded
+    scoring where two different real spans meet, -inf (never fires) elsewhere."""
+    import iter.modeling.model as model_module
+
+    model = tiny_model(minilm_tokenizer).eval()
+    hidden = torch.randn(2, 12, model.config.encoder_config["hidden_size"])
+    spans = torch.stack([torch.arange(12), torch.arange(12)], dim=-1).expand(2, -1, -1)
+    span_mask = torch.zeros(2, 12, dtype=torch.bool)
+    span_mask[0, :7] = True
+    span_mask[1, :3] = True
+    if chunk_elements:
+        monkeypatch.setattr(model_module, "PAIR_CHUNK_ELEMENTS", chunk_elements)
+    with torch.no_grad():
+        padded = model.link_logits(hidden, spans)
+        masked = model.link_logits(hidden, spans, span_mask)
+    valid = span_mask[:, :, None] & span_mask[:, None, :] & ~torch.eye(12, dtype=torch.bool)
+    torch.testing.assert_close(masked[valid], padded[valid])
+    assert torch.isneginf(masked[~valid]).all()
+    assert int(valid.sum()) == 7 * 6 + 3 * 2
+
+
 @pytest.mark.parametrize("depth", [1, 2])
 def test_decoding_alone_or_in_a_padded_batch_gives_the_same_predictions(depth, minilm_tokenizer):
     """Decoding has shortcuts for a single sentence (no padding slots) and drops links that
