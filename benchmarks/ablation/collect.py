@@ -28,6 +28,7 @@ ROWS = [
     ("undo3-sigmoid", "3 undone: per-type sigmoid span step"),
     ("undo4-d_ff768", "4 undone: d_ff 768 for all heads"),
     ("undo5-input-dropout", "5 undone: dropout on the heads' input"),
+    ("opt-type-links", "beyond the paper: the link step sees entity types"),
 ]
 
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+\]")
