@@ -163,10 +163,14 @@ def summary_markdown(summary: dict) -> str:
 
 
 def write_summary(sweep_dir: Path) -> dict:
-    """Write ``summary.json`` and ``summary.md`` into the sweep folder; return the summary."""
+    """Write ``summary.json``, ``summary.md`` and the ``scores.png`` plot into the sweep
+    folder; return the summary."""
+    from iter.plots import SWEEP_FILE, plot_sweep
+
     summary = summarize_sweep(sweep_dir)
     (Path(sweep_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
     (Path(sweep_dir) / "summary.md").write_text(summary_markdown(summary))
+    plot_sweep(summary, Path(sweep_dir) / SWEEP_FILE)
     return summary
 
 

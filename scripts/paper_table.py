@@ -2,6 +2,8 @@
 
 python3 scripts/paper_table.py outputs/sweeps/*/*/main [--output benchmarks/paper_table]
 
+With --output, <output>.md, <output>.tex and a figure <output>.png (measured beside published).
+
 Each row is one sweep (summary.json, written when a sweep ends or by sweep_summary.py): test
 F1 mean ± std over its runs, the run chosen by dev score ("best"), the encoder it used, and
 the figure the paper published for that dataset beside it.
@@ -126,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, help="write <output>.md and <output>.tex")
     args = parser.parse_args(argv)
     with user_errors():
-        rows = rows_for([load_summary(folder) for folder in args.sweep_dirs])
+        summaries = [load_summary(folder) for folder in args.sweep_dirs]
+        rows = rows_for(summaries)
     markdown, latex = markdown_table(rows), latex_table(rows)
     print(markdown)
     print(latex)
@@ -134,6 +137,10 @@ def main(argv: list[str] | None = None) -> None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.with_suffix(".md").write_text(markdown)
         args.output.with_suffix(".tex").write_text(latex)
+        from iter.plots import plot_paper_table
+
+        picture = plot_paper_table(summaries, PUBLISHED, args.output.with_suffix(".png"))
+        print(f"figure: {picture}")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ def test_run_folder_records_config_environment_and_wandb(trained_run):
     environment = json.loads((run_dir / "environment.json").read_text())
     assert environment["seed"] == 1 and environment["torch"]
     assert "git_commit" in environment and "git_dirty" in environment
+    assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
     offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert offline_runs, "W&B offline run folder missing"
     assert list(offline_runs[0].glob("*.wandb")), "no W&B log to sync"

@@ -360,6 +360,9 @@ def _train(cfg: DictConfig, run_dir: Path, distributed: DistributedContext) -> d
                 "dev": dev_result.to_dict(),
             },
         )
+        from iter.plots import plot_run
+
+        plot_run(run_dir)  # curves.png: losses and dev scores per epoch
         info = {
             "epoch": state.best_epoch,
             "dev": dev_result.to_dict(),
