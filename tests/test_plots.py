@@ -34,9 +34,11 @@ def write_run_with_history(folder, epochs: int = 4, relations: bool = True) -> N
             "train_start_loss": 20.0 / e,
             "train_span_loss": 30.0 / e,
             "train_link_loss": 50.0 / e if relations else 0.0,
-            "dev": {t: task_scores(0.1 * e, 10 if relations or t == "ner" else 0)
-                    for t in ("ner", "re", "re_plus")},
-        }  # fmt: skip
+            "dev": {
+                t: task_scores(0.1 * e, 10 if relations or t == "ner" else 0)
+                for t in ("ner", "re", "re_plus")
+            },
+        }
         for e in range(1, epochs + 1)
     ]
     (folder / "metrics.json").write_text(json.dumps(metrics))
