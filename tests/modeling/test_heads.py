@@ -87,3 +87,21 @@ def test_inference_projections_follow_every_weight_change():
         assert not torch.allclose(stepped[0], first[0])
         head.load_state_dict({k: torch.zeros_like(v) for k, v in head.state_dict().items()})
         assert head.project_left(x).abs().sum() == 0 and head.project_right(x).abs().sum() == 0
+
+
+def test_head_dropout_is_inverted_dropout():
+    """Kept features are scaled by 1 / (1 - p), dropped ones are 0, at rate p; the gradient
+    flows through the kept ones only; nothing is dropped in eval mode."""
+    from iter.modeling.heads import GatedFeedForward
+
+    head = GatedFeedForward(4, 8, 1, dropout=0.3, activation="gelu")
+    x = torch.ones(400, 500, requires_grad=True)
+    torch.manual_seed(0)
+    out = head._dropout(x)
+    kept = out != 0
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / 0.7))
+    assert abs(1 - kept.float().mean().item() - 0.3) < 0.005
+    out.sum().backward()
+    assert torch.equal(x.grad != 0, kept)
+    head.eval()
+    assert head._dropout(x) is x
