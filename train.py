@@ -33,7 +33,8 @@ def main(cfg: DictConfig) -> float:
         add_sweep_group(cfg)  # the runs of one sweep form one W&B group
     with user_errors():
         metrics = train_from_config(cfg, Path(hydra_cfg.runtime.output_dir))
-    # Returned for Hydra sweepers that optimise the dev score.
+    # Returned for Hydra sweepers that optimise the dev score (NaN: skipped, another process
+    # is training that run).
     return metrics["dev_score"]
 
 

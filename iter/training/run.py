@@ -205,6 +205,36 @@ def earlier_run(run_dir: Path, cfg: DictConfig) -> tuple[dict | None, bool]:
     return None, True
 
 
+class RunFolderLock:
+    """An exclusive lock on a run folder, held while a process trains into it.
+
+    An advisory file lock (``filelock``; ``flock`` on Unix): the operating system releases it
+    when its process dies, so the lock file a killed run leaves behind never blocks a resume.
+    Taking it creates nothing but the folder and its ``.lock`` file; a process that finds
+    it held has written nothing into the folder.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        from filelock import FileLock
+
+        self.path = Path(run_dir) / ".lock"
+        self._lock = FileLock(str(self.path))
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False when another live process holds it."""
+        from filelock import Timeout
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        return True
+
+    def release(self) -> None:
+        self._lock.release()
+
+
 def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
     """Train, select on dev, score test; returns the metrics written to metrics.json."""
     seed = cfg.get("seed")
@@ -226,7 +256,26 @@ def _train(cfg: DictConfig, run_dir: Path, distributed: DistributedContext) -> d
     resume = find_resume_state(cfg.get("resume"), run_dir)
     if resume is not None:
         run_dir = resume[1]
-    else:
+    # One live process per run folder: a sweep launched twice, or resubmitted while its jobs
+    # still run, skips the runs another process is training instead of writing into them.
+    lock = RunFolderLock(run_dir) if distributed.is_main else None
+    if distributed.broadcast(lock is not None and not lock.acquire()):
+        print(f"skipped: {run_dir} is being trained by another live process")
+        return {"skipped": str(run_dir), "dev_score": float("nan")}
+    try:
+        return _train_in_folder(cfg, run_dir, distributed, resume)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_in_folder(
+    cfg: DictConfig,
+    run_dir: Path,
+    distributed: DistributedContext,
+    resume: tuple[Path, Path] | None,
+) -> dict:
+    if resume is None:
         done, interrupted = earlier_run(run_dir, cfg)
         if done is not None:
             return done
