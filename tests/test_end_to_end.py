@@ -69,6 +69,8 @@ def test_run_folder_records_config_environment_and_wandb(trained_run):
     assert environment["seed"] == 1 and environment["torch"]
     assert "git_commit" in environment and "git_dirty" in environment
     assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert "RE+ (strict)" in (run_dir / "train.log").read_text()  # the final test table
+    assert not (run_dir / "training_state.pt").exists()  # a finished run needs no resume state
     offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert offline_runs, "W&B offline run folder missing"
     assert list(offline_runs[0].glob("*.wandb")), "no W&B log to sync"

@@ -24,7 +24,10 @@ class InputError(IterError):
 
 
 def read_inputs(path: Path) -> list[str | list[str]]:
-    """Texts from .txt (one per line) or .jsonl (``{"text": ...}`` or ``{"tokens": [...]}``)."""
+    """Texts from .txt (one per line) or .jsonl (``{"text": ...}`` or ``{"tokens": [...]}``);
+    ``-`` reads texts from standard input, one per line."""
+    if str(path) == "-":
+        return sys.stdin.read().splitlines()
     if not path.is_file():
         raise InputError(f"{path}: no such input file")
     try:
@@ -114,7 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("evaluate", help="evaluate a checkpoint (evaluate.py)")
     predict = commands.add_parser("predict", help="predict entities and relations for texts")
     predict.add_argument("--model", required=True, help="checkpoint folder")
-    predict.add_argument("input", help="input.txt (one text per line) or input.jsonl")
+    predict.add_argument(
+        "input", help="input.txt (one text per line), input.jsonl, or - for standard input"
+    )
     predict.add_argument("-o", "--output", help="output JSONL (default: standard output)")
     predict.add_argument("--batch_size", type=int, default=32)
     predict.add_argument("--device", default="auto")

@@ -290,6 +290,7 @@ def _train_in_folder(
     settings = TrainerSettings(
         **{k: cfg.trainer[k] for k in TrainerSettings.__dataclass_fields__ if k in cfg.trainer},
         log_every_n_steps=cfg.logger.get("log_every_n_steps", 10),
+        metric_average=spec.metric_average,
     )
     seed_everything(cfg.seed, cfg.trainer.deterministic)
 
@@ -345,7 +346,10 @@ def _train_in_folder(
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
     command = cfg.get("command") or exact_command()
     checkpoint_dir = run_dir / BEST_CHECKPOINT
-    run_name = f"{spec.name}-{cfg.model.name}-seed{cfg.seed}"
+    fold = cfg.dataset.get("fold")
+    # Cross-validation folds of one seed are separate runs: the fold is in the name.
+    run_name = f"{spec.name}-{cfg.model.name}" + (f"-fold{fold}" if fold is not None else "")
+    run_name += f"-seed{cfg.seed}"
     experiment_logger = (
         build_logger(cfg.logger, run_dir, run_name, resolved)
         if distributed.is_main
@@ -396,6 +400,7 @@ def _train_in_folder(
             "selection": f"{spec.selection_metric} {spec.metric_average}",
             "best_epoch": state.best_epoch,
             "epochs_trained": state.epoch,
+            "optimizer_steps": state.global_step,
             "skipped_steps": state.skipped_steps,
             "dev_score": score(dev_result),
             "test_score": score(test_result),
@@ -436,11 +441,14 @@ def _train_in_folder(
                 "best_epoch": state.best_epoch,
             }
         )
-        print(
-            format_report(
-                test_result, title=f"{run_name}: test (checkpoint of epoch {state.best_epoch})"
-            )
+        report = format_report(
+            test_result, title=f"{run_name}: test (checkpoint of epoch {state.best_epoch})"
         )
+        print(report)
+        logger.info("test scores\n%s", report)  # the run's log keeps the final table too
+        # A finished run needs no resume state (hundreds of MB): its checkpoint and
+        # metrics.json are what a re-run sweep and the summaries read.
+        (run_dir / STATE_FILE).unlink(missing_ok=True)
         print(f"run folder: {run_dir}")
         return distributed.broadcast(metrics)
     finally:

@@ -130,3 +130,14 @@ def test_text_input_keeps_blank_lines_aligned(tmp_path):
     source = tmp_path / "input.txt"
     source.write_text("first text\n\nthird text\n")
     assert read_inputs(source) == ["first text", "", "third text"]
+
+
+def test_iter_predict_reads_standard_input(checkpoint):
+    result = subprocess.run(
+        [sys.executable, "-m", "iter.cli.main", "predict", "--model", str(checkpoint), "-"],
+        cwd=REPO, input="Mary works for Acme .\n\nBoston is big .\n",
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["text"] for line in lines] == ["Mary works for Acme .", "", "Boston is big ."]

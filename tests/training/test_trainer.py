@@ -158,3 +158,29 @@ def test_schedules_per_part():
     assert set(encoder_rates[10:]) == {1.0}  # constant after the 10% warm-up
     assert head_rates[0] == 1.0 and head_rates[50] == pytest.approx(0.5)  # no warm-up, linear
     assert head_rates[99] == pytest.approx(0.01)
+
+
+def test_dev_curves_are_logged_in_the_datasets_average(minilm_tokenizer, tmp_path):
+    """ADE is scored macro: its logged dev curves are macro too, not micro."""
+    from iter.evaluation import evaluate
+    from iter.training.loggers import NullLogger
+
+    class Recorder(NullLogger):
+        def __init__(self) -> None:
+            self.logged: list[dict] = []
+
+        def log(self, values, step=None) -> None:
+            self.logged.append(dict(values))
+
+    gold = toy_documents()
+    # One of two entity types found: micro and macro F1 differ.
+    predicted = [doc.with_annotations(
+        tuple(e for e in doc.entities if e.type == "Peop"), ()) for doc in gold]  # fmt: skip
+    result = evaluate(gold, predicted)
+    assert result.ner.macro_f1 != result.ner.micro.f1
+    for average in ("micro", "macro"):
+        trainer, _ = make_trainer(minilm_tokenizer, tmp_path, [], metric_average=average)
+        trainer.log = Recorder()
+        trainer._log_epoch(result, 0.5, {"loss": 1.0})
+        (row,) = trainer.log.logged
+        assert row["dev/ner_f1"] == pytest.approx(result.ner.f1(average))
