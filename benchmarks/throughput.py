@@ -137,6 +137,19 @@ def paired_times(
     return statistics.median(base_totals), statistics.median(cand_totals), statistics.median(ratios)
 
 
+def speed_row(
+    batch_size: int, sentences: int, encoder_s: float, iter_s: float, cost: float
+) -> dict:
+    """One row of sentences per second, encoder against ITER, from :func:`paired_times`."""
+    return {
+        "batch_size": batch_size,
+        "sentences": sentences,
+        "encoder_sentences_per_s": sentences / encoder_s,
+        "iter_sentences_per_s": sentences / iter_s,
+        "iter_over_encoder": 1 / cost,
+    }
+
+
 def inference_rows(model, segments, batch_sizes, device, repeats) -> list[dict]:
     """Rows of encoder against ITER inference, in the dtype of ``model``'s weights."""
     rows = []
@@ -158,14 +171,8 @@ def inference_rows(model, segments, batch_sizes, device, repeats) -> list[dict]:
         def iter_full(batch):
             model.decode(*batch)
 
-        encoder_s, iter_s, cost = paired_times(encoder_only, iter_full, batches, device, repeats)
-        row = {
-            "batch_size": batch_size,
-            "sentences": len(segments),
-            "encoder_sentences_per_s": len(segments) / encoder_s,
-            "iter_sentences_per_s": len(segments) / iter_s,
-            "iter_over_encoder": 1 / cost,
-        }
+        timings = paired_times(encoder_only, iter_full, batches, device, repeats)
+        row = speed_row(batch_size, len(segments), *timings)
         if device.type == "cuda":
             row["peak_gpu_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
         rows.append(row)
@@ -195,14 +202,8 @@ def user_path_rows(model, documents, batch_sizes, device, repeats) -> list[dict]
         def iter_predict(chunk):
             model.predict(chunk, batch_size=len(chunk))
 
-        encoder_s, iter_s, cost = paired_times(encoder_only, iter_predict, chunks, device, repeats)
-        row = {
-            "batch_size": batch_size,
-            "sentences": len(words),
-            "encoder_sentences_per_s": len(words) / encoder_s,
-            "iter_sentences_per_s": len(words) / iter_s,
-            "iter_over_encoder": 1 / cost,
-        }
+        timings = paired_times(encoder_only, iter_predict, chunks, device, repeats)
+        row = speed_row(batch_size, len(words), *timings)
         rows.append(row)
         print(json.dumps({"user_path": row}), flush=True)
     return rows

@@ -22,7 +22,7 @@ import torch
 
 from iter.data.collate import iterate_batches
 from iter.data.document import Document, Entity, Relation
-from iter.evaluation.metrics import EvaluationResult, evaluate
+from iter.evaluation.metrics import EvaluationResult
 
 # The causes, in the order they are tried.
 MISSED_ENTITY = "missed entity"
@@ -118,6 +118,7 @@ def links_given_gold_entities(
     relations are scored against the gold ones (RE and RE+ coincide, the entities being
     gold). Gold entities that a window boundary cuts are not linked, as in normal decoding.
     """
+    from iter.evaluation.runner import score_predictions
     from iter.inference.documents import encode_for_model, to_word_annotations
     from iter.modeling.decoding import SentenceDecoding, decode_links
 
@@ -163,13 +164,7 @@ def links_given_gold_entities(
         doc.with_annotations(doc.entities, tuple(sorted(relations)))
         for doc, relations in zip(documents, found, strict=True)
     ]
-    return evaluate(
-        documents,
-        predicted,
-        symmetric_relation_types=config.symmetric_relation_types,
-        entity_types=config.entity_types,
-        relation_types=config.relation_types,
-    )
+    return score_predictions(model, documents, predicted)
 
 
 def format_errors(entities: ErrorCounts, relations: ErrorCounts) -> str:

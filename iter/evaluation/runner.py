@@ -32,11 +32,13 @@ def score_model(
 ) -> tuple[EvaluationResult, list[Document]]:
     """Predict ``documents`` and score the predictions against their gold annotations."""
     predictions = predict_documents(model, documents, batch_size, autocast, segments, progress)
-    return _score_predictions(model, documents, predictions), predictions
+    return score_predictions(model, documents, predictions), predictions
 
 
-def _score_predictions(
-    model: ITERForRelationExtraction, documents: Sequence[Document], predictions: list[Document]
+def score_predictions(
+    model: ITERForRelationExtraction,
+    documents: Sequence[Document],
+    predictions: Sequence[Document],
 ) -> EvaluationResult:
     """Metrics of ``predictions`` against ``documents`` with the model's types."""
     config = model.config
@@ -73,7 +75,7 @@ def score_model_distributed(
     for part in context.gather(owned):
         merged.update(part)
     predictions = [with_predictions(doc, merged[i]) for i, doc in enumerate(documents)]
-    return _score_predictions(model, documents, predictions)
+    return score_predictions(model, documents, predictions)
 
 
 def check_types_match(model: ITERForRelationExtraction, spec) -> None:

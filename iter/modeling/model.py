@@ -472,8 +472,9 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             head_span, tail_span, relation = gold_links[gold_link_mask].unbind(-1)
             # Gold span (b, s) is row gold.row[b, s] among the valid gold spans.
             head_row, tail_row = gold.row[link_batch, head_span], gold.row[link_batch, tail_span]
-            head_unit, head_found = _find_keys(head_keys, gold.link_keys(self.config)[head_row])
-            tail_unit, tail_found = _find_keys(head_keys, gold.link_keys(self.config)[tail_row])
+            gold_keys = gold.link_keys(self.config)
+            head_unit, head_found = _find_keys(head_keys, gold_keys[head_row])
+            tail_unit, tail_found = _find_keys(head_keys, gold_keys[tail_row])
             targets[head_unit[head_found], tail_row[head_found], relation[head_found]] = 1.0
             # A symmetric relation holds in both directions.
             symmetric = self.symmetric_relation_mask(relation.device)[relation] & tail_found
