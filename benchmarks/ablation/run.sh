@@ -9,7 +9,7 @@ row=$1 seed=$2
 shift 2
 mkdir -p "outputs/ablation/$row"
 # A finished run is skipped; an interrupted one (a session ended) continues from its state.
-existing=$(ls -d "outputs/ablation/$row/runs/conll04/minilm/seed$seed-"* 2>/dev/null | tail -n 1)
+existing=$(ls -d "outputs/ablation/$row/runs/conll04/minilm/seed$seed-"* 2>/dev/null | tail -n 1 || true)
 if [ -n "$existing" ]; then
   if grep -q '"scores"' "$existing/metrics.json" 2>/dev/null; then
     echo "finished already: $existing"

@@ -8,6 +8,7 @@ from transformers import AutoConfig, PretrainedConfig
 from transformers.activations import ACT2FN
 
 from iter.errors import ConfigError
+from iter.modeling.link_context import LINK_CONTEXTS
 
 # The objective's choices (METHOD.md, "What the published code trains"). The first of each is
 # the authors' and the default; the others reproduce this project's earlier objective for the
@@ -60,6 +61,7 @@ class ITERConfig(PretrainedConfig):
         link_pairs: str = "dense",
         loss_reduction: str = "sum",
         link_type_embedding: bool = False,
+        link_context: str = "none",
         link_threshold: float = 0.5,
         span_representation: str | None = None,
         max_sequence_length: int = 512,
@@ -112,6 +114,7 @@ class ITERConfig(PretrainedConfig):
         self.link_pairs = _choice("link_pairs", link_pairs, LINK_PAIRS)
         self.loss_reduction = _choice("loss_reduction", loss_reduction, LOSS_REDUCTIONS)
         self.link_type_embedding = bool(link_type_embedding)
+        self.link_context = _choice("link_context", link_context, LINK_CONTEXTS)
         self.link_threshold = link_threshold
         self.span_representation = span_representation
         self.max_sequence_length = max_sequence_length

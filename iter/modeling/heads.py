@@ -97,11 +97,16 @@ class GatedPairFeedForward(_GatedBlock):
         dropout: float,
         activation: str,
         input_dropout: bool = False,
+        d_context: int = 0,
     ) -> None:
         # The first layer's columns are [left; right] (2 * d_in), its rows [gate; inner].
         super().__init__(2 * d_in, d_ff, d_out, dropout, activation, input_dropout)
         self.d_in = d_in
         self.d_ff = d_ff
+        # With d_context, pairs have a third member (the link step's context between two
+        # spans): the first layer then reads [left; right; context], the context's block
+        # kept as its own matrix since it is projected per pair, not per token.
+        self.context = nn.Linear(d_context, 2 * d_ff, bias=False) if d_context else None
         self._inference_key: tuple | None = None
         self._inference_weight: torch.Tensor | None = None
 
@@ -148,6 +153,13 @@ class GatedPairFeedForward(_GatedBlock):
     def project_right(self, x: torch.Tensor) -> torch.Tensor:
         """Projection [..., 2 * d_ff] of states taken as right members only."""
         return F.linear(self._input(x), self._block(1))
+
+    def project_context(self, x: torch.Tensor) -> torch.Tensor:
+        """Projection [..., 2 * d_ff] of pair contexts [..., d_context]; add it to a pair's
+        left projection before :meth:`score`."""
+        if self.context is None:
+            raise ValueError("this head was built without a context input (d_context=0)")
+        return F.linear(self._input(x), self.context.weight)
 
     def score(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """Logits [..., d_out] for pairs whose projections broadcast together."""

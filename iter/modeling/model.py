@@ -33,6 +33,7 @@ from iter.modeling.encoder import (
     resolve_encoder_path,
 )
 from iter.modeling.heads import GatedFeedForward, GatedPairFeedForward
+from iter.modeling.link_context import TailContext
 from iter.modeling.losses import (
     binary_loss,
     flat_span_loss,
@@ -126,7 +127,11 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         # a pair is the tail span, the right member the head span.
         self.link_head = (
             GatedPairFeedForward(
-                d_model, config.pair_d_ff, len(config.relation_types), **head_args
+                d_model,
+                config.pair_d_ff,
+                len(config.relation_types),
+                d_context=d_model if config.link_context != "none" else 0,
+                **head_args,
             )
             if config.relation_types
             else None
@@ -276,7 +281,13 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         tail_proj, head_proj = self.link_head.project(self.span_states(hidden, spans))
         batch, width, features = head_proj.shape
         if span_mask is not None:
-            return self._masked_link_logits(head_proj, tail_proj, span_mask)
+            valid = span_mask[:, :, None] & span_mask[:, None, :]
+            valid &= ~torch.eye(width, dtype=torch.bool, device=valid.device)
+            return self._pairwise_link_logits(hidden, spans, head_proj, tail_proj, valid)
+        if self.link_head.context is not None:
+            # Every pair has its own context, so pairs are scored as a flat list.
+            valid = torch.ones(batch, width, width, dtype=torch.bool, device=hidden.device)
+            return self._pairwise_link_logits(hidden, spans, head_proj, tail_proj, valid)
         if torch.is_grad_enabled() or batch * width * width * features <= PAIR_CHUNK_ELEMENTS:
             return self.link_head.score(head_proj.unsqueeze(2), tail_proj.unsqueeze(1))
         # Scoring pairs materialises [B, S, S, 2F] features. An untrained model or a long
@@ -293,10 +304,16 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             dim=1,
         )
 
-    def _masked_link_logits(
-        self, head_proj: torch.Tensor, tail_proj: torch.Tensor, span_mask: torch.Tensor
+    def _pairwise_link_logits(
+        self,
+        hidden: torch.Tensor,
+        spans: torch.Tensor,
+        head_proj: torch.Tensor,
+        tail_proj: torch.Tensor,
+        valid: torch.Tensor,
     ) -> torch.Tensor:
-        """:meth:`link_logits` over the valid pairs only, as a flat list of pairs.
+        """:meth:`link_logits` over the pairs where ``valid`` [B, S, S] holds, as a flat list
+        of pairs; the others get -inf.
 
         A padded batch scores B * S * S pairs of 2F features each, while its sentences have
         sum(S_b^2) (sentences emit few spans, but one long sentence sets S for all): with the
@@ -304,20 +321,34 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         """
         assert self.link_head is not None
         batch, width, features = head_proj.shape
-        valid = span_mask[:, :, None] & span_mask[:, None, :]
-        valid &= ~torch.eye(width, dtype=torch.bool, device=valid.device)
         b, h, t = valid.nonzero(as_tuple=True)
         head_rows, tail_rows = b * width + h, b * width + t
         head_flat, tail_flat = head_proj.reshape(-1, features), tail_proj.reshape(-1, features)
+        context, tail_of_row, head_ends = None, None, None
+        if self.link_head.context is not None:
+            # Context tables only for the slots that are some pair's tail.
+            is_tail = valid.any(dim=1).reshape(-1)
+            tail_of_row = is_tail.long().cumsum(0) - 1
+            slot = is_tail.nonzero().squeeze(-1)
+            index = spans.clamp(min=0).reshape(-1, spans.size(-1)).index_select(0, slot)
+            context = TailContext(
+                hidden, torch.div(slot, width, rounding_mode="floor"), index[:, 0], index[:, 1]
+            )
+            head_ends = spans[..., 1].clamp(min=0).reshape(-1)
         relations = self.link_head.out.weight.size(0)
         logits = head_proj.new_full((batch, width, width, relations), float("-inf"))
         # Chunks keep the [pairs, 2F] buffer bounded when an untrained model emits many spans.
         rows = max(1, PAIR_CHUNK_ELEMENTS // features)
         for i in range(0, head_rows.numel(), rows):
             chunk = slice(i, i + rows)
+            left = tail_flat.index_select(0, tail_rows[chunk])
+            if context is not None:
+                between = context.between(
+                    tail_of_row[tail_rows[chunk]], head_ends[head_rows[chunk]]
+                )
+                left = left + self.link_head.project_context(between)
             logits[b[chunk], h[chunk], t[chunk]] = self.link_head.score(
-                head_flat.index_select(0, head_rows[chunk]),
-                tail_flat.index_select(0, tail_rows[chunk]),
+                head_flat.index_select(0, head_rows[chunk]), left
             ).to(logits.dtype)
         return logits
 
@@ -399,8 +430,8 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         head_mask: torch.Tensor,
         gold_starts: torch.Tensor,
         gold: _GoldSpans,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The spans the link step pairs with gold tails, as (states, batch, keys) rows.
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The spans the link step pairs with gold tails, as (states, batch, keys, ends) rows.
 
         Flat data represents a span by its end, so every position of ``head_mask`` is a
         head, keyed by (batch, end). Nested data represents a span by its start and end
@@ -412,6 +443,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             flat = head_mask.reshape(-1).nonzero().squeeze(-1)
             states = hidden.reshape(-1, hidden.size(-1)).index_select(0, flat)
             batch, keys = torch.div(flat, length, rounding_mode="floor"), flat
+            ends = flat - batch * length
         else:
             pairs = candidate_pairs(gold_starts, head_mask, self.config.nesting_depth)
             flat_hidden = hidden.reshape(-1, hidden.size(-1))
@@ -419,14 +451,14 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             states = flat_hidden.index_select(0, offset + pairs.end) + flat_hidden.index_select(
                 0, offset + pairs.start
             )
-            batch, keys = pairs.batch, pairs.keys(length)
+            batch, keys, ends = pairs.batch, pairs.keys(length), pairs.end
         if self.link_type_embedding is not None:
             # The gold type of the span a head is, the last row where it is none.
             types = torch.full_like(keys, len(self.config.entity_types))
             at, found = _find_keys(keys, gold.link_keys(self.config))
             types[at[found]] = gold.type[found]
             states = states + self.link_type_embedding(types)
-        return states, batch, keys
+        return states, batch, keys, ends
 
     def _link_loss(
         self,
@@ -448,7 +480,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         else:
             head_mask = torch.zeros_like(attention_mask, dtype=torch.bool)
             head_mask[gold.batch, gold.end] = True
-        head_states, head_batch, head_keys = self._link_heads(
+        head_states, head_batch, head_keys, head_ends = self._link_heads(
             hidden, head_mask, gold_starts, gold
         )
         tail_states = self._gold_span_states(hidden, gold)
@@ -458,9 +490,12 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         )
         tail_proj = self.link_head.project_left(tail_states)
         head_proj = self.link_head.project_right(head_states)
-        logits = self.link_head.score(
-            head_proj.index_select(0, head_index), tail_proj.index_select(0, tail_index)
-        )  # [Q, R]
+        left = tail_proj.index_select(0, tail_index)
+        if self.link_head.context is not None:
+            context = TailContext(hidden, gold.batch, gold.start, gold.end)
+            between = context.between(tail_index, head_ends.index_select(0, head_index))
+            left = left + self.link_head.project_context(between)
+        logits = self.link_head.score(head_proj.index_select(0, head_index), left)  # [Q, R]
 
         relations = len(self.config.relation_types)
         targets = torch.zeros(

@@ -78,6 +78,7 @@ def build_model(cfg: DictConfig, spec: DatasetSpec) -> ITERForRelationExtraction
         loss_reduction=cfg.model.loss_reduction,
         span_representation=cfg.model.get("span_representation"),
         link_type_embedding=cfg.model.get("link_type_embedding", False),
+        link_context=cfg.model.get("link_context", "none"),
         link_threshold=cfg.model.link_threshold,
         max_sequence_length=cfg.model.max_length,
         dataset=spec.name,

@@ -128,11 +128,15 @@ def test_config_rejects_unknown_symmetric_type():
         ITERConfig(entity_types=["A"], relation_types=["r"], symmetric_relation_types=["s"])
 
 
-@pytest.mark.parametrize("family", ["bert", "t5"])
-def test_overfits_two_sentences_exactly(family, minilm_tokenizer):
-    """Losses and decoder agree: a model driven to zero loss decodes the gold annotations."""
+@pytest.mark.parametrize(
+    ("family", "options"),
+    [("bert", {}), ("t5", {}), ("bert", {"link_context": "max", "link_type_embedding": True})],
+)
+def test_overfits_two_sentences_exactly(family, options, minilm_tokenizer):
+    """Losses and decoder agree: a model driven to zero loss decodes the gold annotations
+    (also with the options beyond the paper, whose link step reads more than the spans)."""
     tokenizer = tokenizer_for(family, minilm_tokenizer)
-    model = tiny_model(tokenizer, family, seed=1)
+    model = tiny_model(tokenizer, family, seed=1, **options)
     model.config.dropout = 0.0
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):

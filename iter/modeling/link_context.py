@@ -1,0 +1,63 @@
+"""Beyond the paper (an option, ``model.link_context``): the link step also reads the text
+between a pair's two spans.
+
+The authors' link step sees only the two span representations (flat data: the states of the
+two span ends). Span-based peers that do well with small encoders (SpERT) add the max-pooled
+states between the two entities. ITER trains links densely, with every position as a head
+whose span is known only by its end, so the context here is taken between the *tail span*
+(start and end known, in training and at inference) and the *head's end position*:
+
+- head end after the tail:  positions strictly between the tail's end and the head's end;
+- head end before the tail: positions strictly between the head's end and the tail's start;
+- otherwise (adjacent, or the head's end inside the tail): empty, a zero vector.
+
+Each tail gets two running-maximum tables over the sentence, so pooling costs
+O(tails x length x width) however many heads are paired with each tail.
+"""
+
+from __future__ import annotations
+
+import torch
+
+LINK_CONTEXTS = ("none", "max")
+
+
+class TailContext:
+    """Running maxima of the states on either side of each tail span.
+
+    hidden: [B, L, D]; tail_batch, tail_start, tail_end: [G] (end inclusive).
+    ``after[g, i]`` is the max over states (tail_end, i], ``before[g, i]`` the max over
+    [i, tail_start); positions with nothing to pool hold the dtype's lowest value and are
+    never read (:meth:`between` reads only positions with at least one state between).
+    """
+
+    def __init__(
+        self,
+        hidden: torch.Tensor,
+        tail_batch: torch.Tensor,
+        tail_start: torch.Tensor,
+        tail_end: torch.Tensor,
+    ) -> None:
+        states = hidden.index_select(0, tail_batch)  # [G, L, D]
+        positions = torch.arange(hidden.size(1), device=hidden.device)[None, :]
+        lowest = torch.finfo(states.dtype).min
+        right_side = (positions > tail_end[:, None]).unsqueeze(-1)
+        left_side = (positions < tail_start[:, None]).unsqueeze(-1)
+        self.after = states.masked_fill(~right_side, lowest).cummax(dim=1).values
+        self.before = (
+            states.masked_fill(~left_side, lowest).flip(1).cummax(dim=1).values.flip(1)
+        )
+        self.tail_start = tail_start
+        self.tail_end = tail_end
+
+    def between(self, tail_index: torch.Tensor, head_end: torch.Tensor) -> torch.Tensor:
+        """Max-pooled states [Q, D] between tail ``tail_index`` [Q] and head end ``head_end``
+        [Q]; zeros where nothing lies between them."""
+        last = self.after.size(1) - 1
+        start, end = self.tail_start[tail_index], self.tail_end[tail_index]
+        from_after = self.after[tail_index, (head_end - 1).clamp(0, last)]
+        from_before = self.before[tail_index, (head_end + 1).clamp(0, last)]
+        head_after = (head_end > end + 1).unsqueeze(-1)
+        head_before = (head_end < start - 1).unsqueeze(-1)
+        zero = from_after.new_zeros(())
+        return torch.where(head_after, from_after, torch.where(head_before, from_before, zero))
