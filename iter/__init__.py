@@ -4,8 +4,7 @@ from iter.data.document import Document, Entity, Relation
 from iter.modeling.configuration import ITERConfig
 from iter.modeling.decoding import GenerationOutput, PredictedEntity, PredictedLink
 from iter.modeling.model import ITER, ITERForRelationExtraction
-
-__version__ = "0.1.0"
+from iter.version import __version__
 
 __all__ = [
     "ITER",

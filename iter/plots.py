@@ -17,7 +17,8 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-TASK_LABELS = {"ner": "NER", "re": "RE", "re_plus": "RE+"}
+from iter.tasks import TASK_LABELS, tasks_of
+
 CURVES_FILE = "curves.png"
 SWEEP_FILE = "scores.png"
 
@@ -34,7 +35,7 @@ def _pyplot():
 def _tasks(scores: Mapping) -> list[str]:
     """The tasks a dataset has: entity-only corpora have no relations to plot."""
     has_relations = scores.get("re", {}).get("micro", {}).get("support", 0) > 0
-    return ["ner", "re", "re_plus"] if has_relations else ["ner"]
+    return list(tasks_of(has_relations))
 
 
 def plot_run(run_dir: str | Path) -> Path:
@@ -86,7 +87,7 @@ def plot_sweep(summary: Mapping, out: str | Path) -> Path:
     """Draw each run's dev and test F1 per task from a sweep summary (``summary.json``)."""
     plt = _pyplot()
     runs = summary["runs"]
-    tasks = ["ner", "re", "re_plus"] if summary.get("has_relations", True) else ["ner"]
+    tasks = tasks_of(summary.get("has_relations", True))
     figure, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.6), squeeze=False)
     names = [run["name"] for run in runs]
     chosen = summary.get("chosen", {}).get("name")
@@ -127,7 +128,7 @@ def plot_paper_table(
     plt = _pyplot()
     labels, measured, errors, paper = [], [], [], []
     for summary in summaries:
-        tasks = ["ner", "re", "re_plus"] if summary.get("has_relations", True) else ["ner"]
+        tasks = tasks_of(summary.get("has_relations", True))
         for task in tasks:
             stats = summary["mean_std"]["test"][task]
             labels.append(f"{summary['dataset']}\n{TASK_LABELS[task]}")

@@ -18,9 +18,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
 from iter.errors import IterError
+from iter.tasks import TASK_LABELS, TASKS
 
-TASKS = ("ner", "re", "re_plus")
-TASK_TITLES = {"ner": "NER", "re": "RE", "re_plus": "RE+"}
 METRICS_FILE = "metrics.json"
 
 
@@ -122,7 +121,7 @@ def _pct(value: float) -> str:
 
 
 def summary_markdown(summary: dict) -> str:
-    titles = [TASK_TITLES[t] for t in TASKS]
+    titles = [TASK_LABELS[t] for t in TASKS]
     # Entity-only datasets (CoNLL03, GENIA) have no relation scores to show.
     shown = {t: summary.get("has_relations", True) or t == "ner" for t in TASKS}
     lines = [

@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from iter.cli.errors import user_errors
-from iter.sweeps import TASK_TITLES, TASKS, SweepError, write_summary
+from iter.sweeps import SweepError, write_summary
+from iter.tasks import TASK_LABELS, TASKS
 
 # Published test F1 (METHOD.md, "Published figures"): (encoder, {task: "value"}).
 PUBLISHED: dict[str, list[tuple[str, dict[str, str]]]] = {
@@ -53,7 +54,7 @@ def _cell(summary: dict, task: str) -> tuple[str, str]:
 def _published(dataset: str) -> str:
     rows = PUBLISHED.get(dataset, [])
     return "; ".join(
-        f"{encoder}: " + ", ".join(f"{TASK_TITLES[t]} {v}" for t, v in figures.items())
+        f"{encoder}: " + ", ".join(f"{TASK_LABELS[t]} {v}" for t, v in figures.items())
         for encoder, figures in rows
     )
 
@@ -87,8 +88,8 @@ def rows_for(summaries: list[dict]) -> list[dict]:
 
 def markdown_table(rows: list[dict]) -> str:
     head = ["dataset", "encoder", "runs", "epochs", "sweep"]
-    head += [f"{TASK_TITLES[t]} mean ± std" for t in TASKS]
-    head += [f"{TASK_TITLES[t]} best" for t in TASKS] + ["published (paper)"]
+    head += [f"{TASK_LABELS[t]} mean ± std" for t in TASKS]
+    head += [f"{TASK_LABELS[t]} best" for t in TASKS] + ["published (paper)"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---:|---|" + "---:|" * 6 + "---|"]
     for row in rows:
         cells = [row["cells"][t][0] for t in TASKS] + [row["cells"][t][1] for t in TASKS]

@@ -71,9 +71,9 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 def predict_command(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
-    from iter.inference.loading import load_model
     from iter.inference.text import predict_texts
-    from iter.training.precision import resolve_device, resolve_precision
+    from iter.modeling.loading import load_model
+    from iter.runtime.precision import resolve_device, resolve_precision
 
     if args.batch_size < 1:
         raise InputError(f"--batch_size must be >= 1, got {args.batch_size}")
@@ -106,10 +106,9 @@ def main(argv: list[str] | None = None) -> None:
         # behave exactly as documented.
         os.execv(sys.executable, [sys.executable, str(REPO_ROOT / "train.py"), *argv[1:]])
     if argv and argv[0] == "evaluate":
-        sys.path.insert(0, str(REPO_ROOT))
-        import evaluate
+        from iter.cli.evaluate import main as evaluate_main
 
-        evaluate.main(argv[1:])
+        evaluate_main(argv[1:])
         return
     parser = argparse.ArgumentParser(prog="iter", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from iter.data.document import Document
 from iter.data.reader import read_documents
+from iter.tasks import AVERAGES, TASKS
 from iter.errors import ConfigError, DatasetFormatError
 
 logger = logging.getLogger(__name__)
@@ -38,14 +39,14 @@ class DatasetSpec:
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.metric_average not in ("micro", "macro"):
+        if self.metric_average not in AVERAGES:
             raise ConfigError(
                 f"dataset {self.name}: metric_average must be micro or macro, "
                 f"got {self.metric_average!r}"
             )
-        if self.selection_metric not in ("ner", "re", "re_plus"):
+        if self.selection_metric not in TASKS:
             raise ConfigError(
-                f"dataset {self.name}: selection_metric must be ner, re or re_plus, "
+                f"dataset {self.name}: selection_metric must be one of {', '.join(TASKS)}, "
                 f"got {self.selection_metric!r}"
             )
         if self.selection_metric != "ner" and not self.relation_types:

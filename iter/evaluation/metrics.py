@@ -23,9 +23,7 @@ from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from iter.data.document import Document, Entity, Relation
-
-TASK_NAMES = ("ner", "re", "re_plus")
-AVERAGES = ("micro", "macro")
+from iter.tasks import AVERAGES, TASKS
 
 
 @dataclass(frozen=True)
@@ -159,8 +157,8 @@ class EvaluationResult:
 
     def task(self, name: str) -> TaskScores:
         """The scores of ``name``, one of ``ner``, ``re``, ``re_plus``."""
-        if name not in TASK_NAMES:
-            raise ValueError(f"task must be one of {TASK_NAMES}, got {name!r}")
+        if name not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {name!r}")
         return getattr(self, name)
 
     def main_f1(self, task: str, average: str = "micro") -> float:
@@ -171,12 +169,12 @@ class EvaluationResult:
         """Raw fractions (0..1) and counts; JSON-ready."""
         return {
             "num_documents": self.num_documents,
-            **{name: self.task(name).to_dict() for name in TASK_NAMES},
+            **{name: self.task(name).to_dict() for name in TASKS},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> EvaluationResult:
-        tasks = {name: TaskScores.from_dict(data[name]) for name in TASK_NAMES}
+        tasks = {name: TaskScores.from_dict(data[name]) for name in TASKS}
         return cls(num_documents=int(data["num_documents"]), **tasks)
 
 

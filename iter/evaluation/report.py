@@ -20,9 +20,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from iter.evaluation.metrics import AVERAGES, TASK_NAMES, EvaluationResult, Score, TaskScores
+from iter.evaluation.metrics import EvaluationResult, Score, TaskScores
+from iter.tasks import AVERAGES, TASK_TITLES, TASKS
 
-TASK_LABELS = {"ner": "NER", "re": "RE (boundaries)", "re_plus": "RE+ (strict)"}
 RESERVED_KEYS = ("summary", "scores", "percentages")
 
 
@@ -61,9 +61,9 @@ def format_report(result: EvaluationResult, title: str = "") -> str:
     """A table per task (NER, RE, RE+): P, R, F1 in percent and support per type, micro, macro."""
     lines = [title] if title else []
     lines.append(f"{result.num_documents} documents; P / R / F1 in %, support = gold count")
-    for name in TASK_NAMES:
+    for name in TASKS:
         lines.append("")
-        lines.extend(_task_lines(TASK_LABELS[name], result.task(name)))
+        lines.extend(_task_lines(TASK_TITLES[name], result.task(name)))
     return "\n".join(lines)
 
 
@@ -99,14 +99,14 @@ def result_to_json(
         raise ValueError(f"extra metrics keys {clashes} clash with the reserved {RESERVED_KEYS}")
     summary = {
         f"{name}_{average}_f1": _percent(result.main_f1(name, average))
-        for name in TASK_NAMES
+        for name in TASKS
         for average in AVERAGES
     }
     return {
         **extra,
         "summary": summary,
         "scores": result.to_dict(),
-        "percentages": {name: _task_percentages(result.task(name)) for name in TASK_NAMES},
+        "percentages": {name: _task_percentages(result.task(name)) for name in TASKS},
     }
 
 

@@ -1,23 +1,20 @@
-"""Scoring a model on documents, and a saved checkpoint on a dataset split (evaluate.py)."""
+"""Scoring a model on documents: predict, then compare with the gold annotations (during
+training, in evaluate.py and in the analysis)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iter.data.document import Document
-from iter.data.reader import write_documents
-from iter.errors import CheckpointError, ConfigError
 from iter.evaluation.metrics import EvaluationResult, evaluate
-from iter.evaluation.report import format_report, write_metrics_json
 from iter.inference.documents import predict_documents, predict_scored, with_predictions
 from iter.modeling.model import ITERForRelationExtraction
 
 if TYPE_CHECKING:
-    from iter.training.distributed import DistributedContext
+    from iter.runtime.distributed import DistributedContext
 
 logger = logging.getLogger(__name__)
 
@@ -76,105 +73,3 @@ def score_model_distributed(
         merged.update(part)
     predictions = [with_predictions(doc, merged[i]) for i, doc in enumerate(documents)]
     return score_predictions(model, documents, predictions)
-
-
-def check_types_match(model: ITERForRelationExtraction, spec) -> None:
-    """A checkpoint can only be scored on a dataset whose types it was trained for."""
-    config = model.config
-    for kind, ours, theirs in (
-        ("entity", config.entity_types, spec.entity_types),
-        ("relation", config.relation_types, spec.relation_types),
-    ):
-        missing = sorted(set(theirs) - set(ours))
-        if missing:
-            raise CheckpointError(
-                f"the model was trained for {kind} types {list(ours)}, but dataset "
-                f"{spec.name} has {missing} besides"
-            )
-
-
-def _analyse(
-    model: ITERForRelationExtraction,
-    documents: Sequence[Document],
-    predicted: Sequence[Document],
-    batch_size: int,
-    autocast: Callable[[], contextlib.AbstractContextManager],
-) -> dict[str, object]:
-    """Prints and returns the error analysis (``evaluate.py --analysis``)."""
-    from iter.evaluation.analysis import (
-        entity_errors,
-        format_errors,
-        links_given_gold_entities,
-        relation_errors,
-    )
-
-    entities = entity_errors(documents, predicted)
-    relations = relation_errors(documents, predicted, model.config.symmetric_relation_types)
-    print(format_errors(entities, relations))
-    out: dict[str, object] = {
-        "entity_errors": entities.to_dict(),
-        "relation_errors": relations.to_dict(),
-    }
-    if model.link_head is not None:
-        given = links_given_gold_entities(model, documents, batch_size, autocast)
-        score = given.re_plus.micro
-        print(
-            f"Links given the gold entities: P {100 * score.precision:.2f}  "
-            f"R {100 * score.recall:.2f}  F1 {100 * score.f1:.2f} (micro), "
-            f"macro F1 {100 * given.re_plus.macro_f1:.2f}"
-        )
-        out["links_given_gold_entities"] = given.re_plus.to_dict()
-    return out
-
-
-def evaluate_checkpoint(
-    model_dir: Path,
-    dataset: str | None,
-    split: str,
-    data_dir: str | None = None,
-    output: Path | None = None,
-    predictions: Path | None = None,
-    batch_size: int = 32,
-    device: str = "auto",
-    precision: str = "fp32",
-    analysis: bool = False,
-) -> EvaluationResult:
-    import iter.config  # noqa: F401  (registers the config resolvers)
-    from iter.data.registry import load_dataset_spec
-    from iter.inference.loading import load_model
-    from iter.training.precision import resolve_device, resolve_precision
-
-    if batch_size < 1:
-        raise ConfigError(f"--batch_size must be >= 1, got {batch_size}")
-    torch_device = resolve_device(device)
-    numeric = resolve_precision(precision, torch_device)
-    model = load_model(model_dir, str(torch_device))
-    name = dataset or model.config.dataset
-    if not name:
-        raise CheckpointError(f"{model_dir}: the model does not name its dataset; pass --dataset")
-    overrides = [f"dataset.data_dir={data_dir}"] if data_dir else []
-    spec = load_dataset_spec(name, overrides)
-    check_types_match(model, spec)
-    documents = spec.read(split)
-    from tqdm.auto import tqdm
-
-    result, predicted = score_model(
-        model,
-        documents,
-        batch_size,
-        numeric.autocast(),
-        progress=lambda it, total: tqdm(it, total=total, desc=f"{name}/{split}", leave=False),
-    )
-    print(format_report(result, title=f"{model_dir} on {name}/{split}"))
-    extra: dict[str, object] = {
-        "model": str(model_dir), "dataset": name, "split": split, "precision": precision,
-    }  # fmt: skip
-    if analysis:
-        extra["analysis"] = _analyse(model, documents, predicted, batch_size, numeric.autocast())
-    output = output or Path(model_dir) / f"eval-{name}-{split}.json"
-    write_metrics_json(output, result, extra=extra)
-    print(f"metrics: {output}")
-    if predictions is not None:
-        write_documents(predicted, predictions)
-        print(f"predictions: {predictions}")
-    return result

@@ -1,4 +1,9 @@
-"""Predicting annotations for word-tokenized documents (evaluation and batch inference)."""
+"""Predicting annotations for word-tokenized documents (evaluation and batch inference).
+
+This layer sits between the data and the model: it knows a model only as a
+:class:`Decoder` (its types, tokenizer and ``decode``), so the model's own ``predict`` can
+be built on it without an import running back up.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,47 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 
 from iter.data.collate import Batch, iterate_batches
 from iter.data.document import Document, Entity, Relation
 from iter.data.encoding import encode_segments
-from iter.modeling.decoding import SentenceDecoding
-from iter.modeling.model import ITERForRelationExtraction
 
 logger = logging.getLogger(__name__)
 
 Autocast = Callable[[], contextlib.AbstractContextManager]
+
+
+class SpanLinkDecoding(Protocol):
+    """One segment's decoding at sub-word positions (``iter.modeling.decoding``)."""
+
+    spans: list[tuple[int, int, int, float]]  # (start, end inclusive, type id, score)
+    links: list[tuple[int, int, int, float]]  # (head span, tail span, relation id, probability)
+
+
+class Decoder(Protocol):
+    """What prediction needs of a model (``ITERForRelationExtraction`` is one)."""
+
+    config: Any  # entity_types, relation_types, max_sequence_length
+    tokenizer: Any
+    training: bool
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def eval(self) -> Any: ...
+
+    def decode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        start_mask: torch.Tensor,
+        end_mask: torch.Tensor,
+    ) -> list[SpanLinkDecoding]: ...
 
 
 @dataclass
@@ -38,7 +72,7 @@ class ScoredAnnotations:
 def to_word_annotations(
     batch: Batch,
     row: int,
-    decoding: SentenceDecoding,
+    decoding: SpanLinkDecoding,
     entity_types: Sequence[str],
     relation_types: Sequence[str],
 ) -> tuple[dict[Entity, float], dict[Relation, float]]:
@@ -57,7 +91,7 @@ def to_word_annotations(
     return dict(entities), relations
 
 
-def encode_for_model(model: ITERForRelationExtraction, documents: Sequence[Document]) -> list[dict]:
+def encode_for_model(model: Decoder, documents: Sequence[Document]) -> list[dict]:
     """Segments of ``documents`` for this model, logging what windowing had to do."""
     config = model.config
     segments, report = encode_segments(
@@ -75,7 +109,7 @@ def encode_for_model(model: ITERForRelationExtraction, documents: Sequence[Docum
 
 @torch.no_grad()
 def predict_scored(
-    model: ITERForRelationExtraction,
+    model: Decoder,
     documents: Sequence[Document],
     batch_size: int = 32,
     autocast: Autocast = contextlib.nullcontext,
@@ -97,12 +131,12 @@ def predict_scored(
 
 
 def _decode(
-    model: ITERForRelationExtraction,
+    model: Decoder,
     segments: Sequence[dict],
     batch_size: int,
     autocast: Autocast,
     progress: Callable | None,
-) -> Iterator[tuple[Batch, list[SentenceDecoding]]]:
+) -> Iterator[tuple[Batch, list[SpanLinkDecoding]]]:
     was_training = model.training
     model.eval()
     device = model.device
@@ -124,7 +158,7 @@ def _decode(
 
 
 def predict_documents(
-    model: ITERForRelationExtraction,
+    model: Decoder,
     documents: Sequence[Document],
     batch_size: int = 32,
     autocast: Autocast = contextlib.nullcontext,

@@ -15,8 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from iter.data.document import Document
-from iter.inference.documents import Autocast, predict_scored
-from iter.modeling.model import ITERForRelationExtraction
+from iter.inference.documents import Autocast, Decoder, predict_scored
 
 WORD = re.compile(r"(?:[^\W\d_]\.){2,}|\w+(?:[-'’]\w+)*|\S", re.UNICODE)
 
@@ -68,7 +67,7 @@ def _as_words(item: str | Sequence[str]) -> tuple[str, list[tuple[str, int, int]
 
 
 def predict_texts(
-    model: ITERForRelationExtraction,
+    model: Decoder,
     texts: Sequence[str | Sequence[str]],
     batch_size: int = 32,
     autocast: Autocast = contextlib.nullcontext,

@@ -16,6 +16,7 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedToken
 from transformers.utils import ModelOutput
 
 from iter.errors import ConfigError
+from iter.inference.text import TextPrediction, predict_texts
 from iter.modeling.candidates import SpanCandidates, candidate_pairs, pair_keys
 from iter.modeling.configuration import ITERConfig
 from iter.modeling.decoding import (
@@ -600,15 +601,13 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         self,
         texts: str | Sequence[str] | Sequence[Sequence[str]],
         batch_size: int = 32,
-    ) -> list:
+    ) -> list[TextPrediction]:
         """Entities (type, character offsets, text, score) and relations (head, tail, type,
         probability) for plain strings or pre-tokenized word lists.
 
         Batches are sorted by length; long texts are split into windows that fit the encoder.
         Returns one :class:`~iter.inference.text.TextPrediction` per text.
         """
-        from iter.inference.text import predict_texts
-
         if self._tokenizer is None:
             raise ValueError("predict() needs model.tokenizer; load the model with from_pretrained")
         if isinstance(texts, str):

@@ -37,7 +37,7 @@ code_version()
 
 
 def run_environment(device: torch.device) -> dict:
-    from iter import __version__
+    from iter.version import __version__
 
     commit, dirty = code_version()
     return {

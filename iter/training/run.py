@@ -27,16 +27,17 @@ from iter.evaluation.metrics import EvaluationResult
 from iter.evaluation.report import format_report, write_metrics_json
 from iter.modeling.encoder import public_encoder_name
 from iter.modeling.model import ITER, ITERForRelationExtraction
-from iter.training.checkpoint import save_checkpoint, update_card
-from iter.training.distributed import (
+from iter.runtime.distributed import (
     DistributedContext,
     device_for,
     init_distributed,
     shutdown,
 )
+from iter.runtime.precision import device_description, resolve_device, resolve_precision
+from iter.tasks import TASK_LABELS, TASKS
+from iter.training.checkpoint import save_checkpoint, update_card
 from iter.training.environment import run_environment
 from iter.training.loggers import NullLogger, build_logger
-from iter.training.precision import device_description, resolve_device, resolve_precision
 from iter.training.trainer import STATE_FILE, Trainer, TrainerSettings
 
 logger = logging.getLogger(__name__)
@@ -133,10 +134,10 @@ def card_details(
     for title, scores in (("dev", dev), ("test", test)):
         if scores:
             lines += ["", f"| {title} | P | R | F1 |", "|---|---|---|---|"]
-            for task, label in (("ner", "NER"), ("re", "RE"), ("re_plus", "RE+")):
+            for task in TASKS:
                 micro = scores[task]["micro"]
                 lines.append(
-                    f"| {label} (micro) | {100 * micro['precision']:.2f} | "
+                    f"| {TASK_LABELS[task]} (micro) | {100 * micro['precision']:.2f} | "
                     f"{100 * micro['recall']:.2f} | {100 * micro['f1']:.2f} |"
                 )
     return "\n".join(lines)

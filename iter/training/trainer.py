@@ -29,10 +29,11 @@ from iter.errors import IterError
 from iter.evaluation.metrics import EvaluationResult
 from iter.evaluation.runner import score_model_distributed
 from iter.modeling.model import ITERForRelationExtraction
-from iter.training.distributed import DistributedContext
+from iter.runtime.distributed import DistributedContext
+from iter.runtime.precision import Precision
+from iter.tasks import AVERAGES
 from iter.training.loggers import NullLogger
 from iter.training.optim import SCHEDULES, build_optimizer, build_scheduler
-from iter.training.precision import Precision
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class TrainerSettings:
         for name in ("encoder_weight_decay", "head_weight_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"trainer.{name} must be >= 0, got {getattr(self, name)}")
-        if self.metric_average not in ("micro", "macro"):
+        if self.metric_average not in AVERAGES:
             raise ConfigError(f"metric_average must be micro or macro, got {self.metric_average!r}")
         for name in ("encoder_schedule", "head_schedule"):
             if getattr(self, name) not in SCHEDULES:

@@ -11,7 +11,7 @@ import torch
 
 from iter.data.encoding import encode_documents
 from iter.evaluation import EvaluationResult
-from iter.training.precision import Precision
+from iter.runtime.precision import Precision
 from iter.training.trainer import (
     STATE_FILE,
     NonFiniteLossError,

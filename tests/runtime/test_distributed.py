@@ -14,7 +14,7 @@ import torch
 from iter.data.document import Document
 from iter.data.reader import read_documents
 from iter.evaluation.runner import score_model, score_model_distributed
-from iter.training.distributed import DistributedContext
+from iter.runtime.distributed import DistributedContext
 from tests.conftest import REPO, minilm_path, tiny_model
 
 

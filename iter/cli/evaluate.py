@@ -1,0 +1,171 @@
+"""``evaluate.py`` / ``iter evaluate``: score a saved checkpoint on a dataset split.
+
+Prints the NER / RE / RE+ table and writes the metrics JSON (and, on request, the predicted
+documents and an error analysis). The command layer: it loads the checkpoint and the
+dataset, and calls the evaluation layer to score.
+
+python3 evaluate.py --model outputs/runs/.../checkpoint-best [--dataset conll04] [--split test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from iter.cli.errors import user_errors
+from iter.errors import CheckpointError, ConfigError
+
+if TYPE_CHECKING:  # the heavy modules (torch, transformers) load once a command runs
+    from iter.data.document import Document
+    from iter.evaluation.metrics import EvaluationResult
+    from iter.modeling.model import ITERForRelationExtraction
+
+
+def check_types_match(model: ITERForRelationExtraction, spec) -> None:
+    """A checkpoint can only be scored on a dataset whose types it was trained for."""
+    config = model.config
+    for kind, ours, theirs in (
+        ("entity", config.entity_types, spec.entity_types),
+        ("relation", config.relation_types, spec.relation_types),
+    ):
+        missing = sorted(set(theirs) - set(ours))
+        if missing:
+            raise CheckpointError(
+                f"the model was trained for {kind} types {list(ours)}, but dataset "
+                f"{spec.name} has {missing} besides"
+            )
+
+
+def _analyse(
+    model: ITERForRelationExtraction,
+    documents: Sequence[Document],
+    predicted: Sequence[Document],
+    batch_size: int,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+) -> dict[str, object]:
+    """Prints and returns the error analysis (``evaluate.py --analysis``)."""
+    from iter.evaluation.analysis import (
+        entity_errors,
+        format_errors,
+        links_given_gold_entities,
+        relation_errors,
+    )
+
+    entities = entity_errors(documents, predicted)
+    relations = relation_errors(documents, predicted, model.config.symmetric_relation_types)
+    print(format_errors(entities, relations))
+    out: dict[str, object] = {
+        "entity_errors": entities.to_dict(),
+        "relation_errors": relations.to_dict(),
+    }
+    if model.link_head is not None:
+        given = links_given_gold_entities(model, documents, batch_size, autocast)
+        score = given.re_plus.micro
+        print(
+            f"Links given the gold entities: P {100 * score.precision:.2f}  "
+            f"R {100 * score.recall:.2f}  F1 {100 * score.f1:.2f} (micro), "
+            f"macro F1 {100 * given.re_plus.macro_f1:.2f}"
+        )
+        out["links_given_gold_entities"] = given.re_plus.to_dict()
+    return out
+
+
+def evaluate_checkpoint(
+    model_dir: Path,
+    dataset: str | None,
+    split: str,
+    data_dir: str | None = None,
+    output: Path | None = None,
+    predictions: Path | None = None,
+    batch_size: int = 32,
+    device: str = "auto",
+    precision: str = "fp32",
+    analysis: bool = False,
+) -> EvaluationResult:
+    """Score the checkpoint in ``model_dir`` on ``split`` of its (or the named) dataset."""
+    import iter.config  # noqa: F401  (registers the config resolvers)
+    from iter.data.reader import write_documents
+    from iter.data.registry import load_dataset_spec
+    from iter.evaluation.report import format_report, write_metrics_json
+    from iter.evaluation.runner import score_model
+    from iter.modeling.loading import load_model
+    from iter.runtime.precision import resolve_device, resolve_precision
+
+    if batch_size < 1:
+        raise ConfigError(f"--batch_size must be >= 1, got {batch_size}")
+    torch_device = resolve_device(device)
+    numeric = resolve_precision(precision, torch_device)
+    model = load_model(model_dir, str(torch_device))
+    name = dataset or model.config.dataset
+    if not name:
+        raise CheckpointError(f"{model_dir}: the model does not name its dataset; pass --dataset")
+    overrides = [f"dataset.data_dir={data_dir}"] if data_dir else []
+    spec = load_dataset_spec(name, overrides)
+    check_types_match(model, spec)
+    documents = spec.read(split)
+    from tqdm.auto import tqdm
+
+    result, predicted = score_model(
+        model,
+        documents,
+        batch_size,
+        numeric.autocast(),
+        progress=lambda it, total: tqdm(it, total=total, desc=f"{name}/{split}", leave=False),
+    )
+    print(format_report(result, title=f"{model_dir} on {name}/{split}"))
+    extra: dict[str, object] = {
+        "model": str(model_dir), "dataset": name, "split": split, "precision": precision,
+    }  # fmt: skip
+    if analysis:
+        extra["analysis"] = _analyse(model, documents, predicted, batch_size, numeric.autocast())
+    output = output or Path(model_dir) / f"eval-{name}-{split}.json"
+    write_metrics_json(output, result, extra=extra)
+    print(f"metrics: {output}")
+    if predictions is not None:
+        write_documents(predicted, predictions)
+        print(f"predictions: {predictions}")
+    return result
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="evaluate.py",
+        description="Evaluate a checkpoint on a dataset split: prints the NER / RE / RE+ "
+        "table, writes JSON.",
+    )
+    parser.add_argument("--model", required=True, help="checkpoint folder")
+    parser.add_argument("--dataset", help="registered dataset (default: the model's own)")
+    parser.add_argument("--split", default="test", help="split name (default: test)")
+    parser.add_argument("--data_dir", help="folder of the dataset's files (default: data/<name>)")
+    parser.add_argument("--output", help="metrics JSON path (default: <model>/eval-<split>.json)")
+    parser.add_argument("--predictions", help="write predicted documents (common JSON) here")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument(
+        "--analysis",
+        action="store_true",
+        help="also report link scores given the gold entities and errors by cause",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    with user_errors():
+        evaluate_checkpoint(
+            model_dir=Path(args.model),
+            dataset=args.dataset,
+            split=args.split,
+            data_dir=args.data_dir,
+            output=Path(args.output) if args.output else None,
+            predictions=Path(args.predictions) if args.predictions else None,
+            batch_size=args.batch_size,
+            device=args.device,
+            precision=args.precision,
+            analysis=args.analysis,
+        )
