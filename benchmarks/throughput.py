@@ -68,7 +68,7 @@ LARGE_ENCODERS = {
 
 def build_model(args: argparse.Namespace) -> ITERForRelationExtraction:
     if args.model:
-        from iter.inference.loading import load_model
+        from iter.modeling.loading import load_model
 
         return load_model(args.model)
     from transformers import AutoTokenizer
