@@ -51,6 +51,7 @@ class Decoder(Protocol):
         attention_mask: torch.Tensor,
         start_mask: torch.Tensor,
         end_mask: torch.Tensor,
+        link_threshold: float | None = None,
     ) -> list[SpanLinkDecoding]: ...
 
 
@@ -115,13 +116,17 @@ def predict_scored(
     autocast: Autocast = contextlib.nullcontext,
     segments: Sequence[dict] | None = None,
     progress: Callable | None = None,
+    link_threshold: float | None = None,
 ) -> list[ScoredAnnotations]:
-    """Scored predictions per document; ``segments`` reuses an earlier encoding of them."""
+    """Scored predictions per document; ``segments`` reuses an earlier encoding of them;
+    ``link_threshold`` overrides the model's (the probability a link must exceed)."""
     if segments is None:
         segments = encode_for_model(model, documents)
     config = model.config
     results = [ScoredAnnotations() for _ in documents]
-    for batch, decodings in _decode(model, segments, batch_size, autocast, progress):
+    for batch, decodings in _decode(
+        model, segments, batch_size, autocast, progress, link_threshold
+    ):
         for row, decoding in enumerate(decodings):
             found = to_word_annotations(
                 batch, row, decoding, config.entity_types, config.relation_types
@@ -136,6 +141,7 @@ def _decode(
     batch_size: int,
     autocast: Autocast,
     progress: Callable | None,
+    link_threshold: float | None = None,
 ) -> Iterator[tuple[Batch, list[SpanLinkDecoding]]]:
     was_training = model.training
     model.eval()
@@ -151,6 +157,7 @@ def _decode(
                     batch.attention_mask.to(device),
                     batch.start_mask.to(device),
                     batch.end_mask.to(device),
+                    link_threshold=link_threshold,
                 )
             yield batch, decodings
     finally:

@@ -72,13 +72,16 @@ def predict_texts(
     batch_size: int = 32,
     autocast: Autocast = contextlib.nullcontext,
     progress: Callable | None = None,
+    link_threshold: float | None = None,
 ) -> list[TextPrediction]:
     """Predictions for plain strings or pre-tokenized word lists (joined by spaces)."""
     prepared = [_as_words(item) for item in texts]
     # A text without words (empty or blank) gets an empty prediction; it is not sent through.
     nonempty = [i for i, (_, words) in enumerate(prepared) if words]
     documents = [Document(tuple(w for w, _, _ in prepared[i][1])) for i in nonempty]
-    scored = predict_scored(model, documents, batch_size, autocast, progress=progress)
+    scored = predict_scored(
+        model, documents, batch_size, autocast, progress=progress, link_threshold=link_threshold
+    )
     by_index = dict(zip(nonempty, scored, strict=True))
     results = []
     for i, (text, words) in enumerate(prepared):

@@ -59,6 +59,26 @@ class ITEROutput(ModelOutput):
     start_logits: torch.Tensor | None = None  # [N], at the positions of start_mask
 
 
+@dataclass
+class ITERLogits(ModelOutput):
+    """What ``forward`` returns without gold labels: each step's logits on its own
+    predictions (the inference path, as :meth:`ITERForRelationExtraction.decode` runs it).
+
+    start_logits [B, L]: -inf where no span may start. span_logits [P, C] for the candidate
+    pairs ``span_pairs`` [P, 3] (batch, start, end inclusive), C = entity types (and NONE on
+    nested data). spans [B, S, 3] (start, end, type) emitted, valid where span_mask [B, S].
+    link_logits [B, S, S, R] for (head, tail) pairs of emitted spans, -inf for invalid pairs;
+    None without relation types or with fewer than two spans.
+    """
+
+    start_logits: torch.Tensor | None = None
+    span_logits: torch.Tensor | None = None
+    span_pairs: torch.Tensor | None = None
+    spans: torch.Tensor | None = None
+    span_mask: torch.Tensor | None = None
+    link_logits: torch.Tensor | None = None
+
+
 def masked_rows(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``states[mask]`` for states [B, L, D] and a bool mask [B, L]: [N, D], row-major.
 
@@ -357,6 +377,51 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
     def forward(
         self,
         input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        start_mask: torch.Tensor | None = None,
+        end_mask: torch.Tensor | None = None,
+        gold_spans: torch.Tensor | None = None,
+        gold_span_mask: torch.Tensor | None = None,
+        gold_links: torch.Tensor | None = None,
+        gold_link_mask: torch.Tensor | None = None,
+        **unused,
+    ) -> ITEROutput | ITERLogits:
+        """With gold labels, the teacher-forced losses (:meth:`training_losses`); without,
+        the three steps' logits on the model's own predictions (:class:`ITERLogits`), as
+        Hugging Face models answer ``model(**tokenizer(texts, return_tensors="pt"))``.
+
+        Missing masks are filled in as :meth:`generate` fills them (word boundaries read
+        off the tokens).
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if start_mask is None or end_mask is None:
+            start_mask, end_mask = self._boundary_masks(input_ids, attention_mask)
+        if gold_spans is None:
+            return self._step_logits(input_ids, attention_mask, start_mask, end_mask)[0]
+        if gold_span_mask is None:
+            gold_span_mask = gold_spans[..., 0] >= 0
+        return self.training_losses(
+            input_ids, attention_mask, start_mask, end_mask, gold_spans, gold_span_mask,
+            gold_links, gold_link_mask,
+        )  # fmt: skip
+
+    def _boundary_masks(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._tokenizer is None:
+            raise ValueError(
+                "without start_mask/end_mask the model reads word boundaries off the tokens "
+                "and needs model.tokenizer; load the model with from_pretrained"
+            )
+        start_mask, end_mask = word_boundary_masks(
+            self._tokenizer, input_ids.cpu(), attention_mask.cpu()
+        )
+        return start_mask.to(input_ids.device), end_mask.to(input_ids.device)
+
+    def training_losses(
+        self,
+        input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         start_mask: torch.Tensor,
         end_mask: torch.Tensor,
@@ -364,7 +429,6 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         gold_span_mask: torch.Tensor,
         gold_links: torch.Tensor | None = None,
         gold_link_mask: torch.Tensor | None = None,
-        **unused,
     ) -> ITEROutput:
         """Teacher-forced losses of all three steps, computed in parallel.
 
@@ -529,15 +593,19 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         return states
 
     # ----------------------------------------------------------------- inference
-    @torch.inference_mode()
-    def decode(
+    def _step_logits(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         start_mask: torch.Tensor,
         end_mask: torch.Tensor,
-    ) -> list[SentenceDecoding]:
-        """Predicted spans and links per sentence, at sub-word positions."""
+        for_output: bool = True,
+    ) -> tuple[ITERLogits, list[SentenceDecoding]]:
+        """The three steps on the model's own predictions: starts where the start logit is
+        positive, spans where step 2 emits one, links scored between the emitted spans.
+
+        ``for_output=False`` (decoding) skips laying out the start logits over all positions
+        and the pairs table, which only a caller of ``forward`` reads."""
         hidden = self.encode(input_ids, attention_mask)
         start_logits = self.start_logits(hidden, start_mask)
         starts = torch.zeros_like(start_mask).masked_scatter_(start_mask, start_logits > 0)
@@ -545,15 +613,47 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         spans, span_mask, sentences = decode_spans(
             span_logits, pairs, input_ids.size(0), self.span_decision
         )
+        link_logits = None
         # A link needs two spans in one sentence.
         if self.link_head is not None and spans.size(1) > 1:
             link_logits = self.link_logits(hidden, spans, span_mask)
+        dense_starts, pair_table = None, None
+        if for_output:
+            dense_starts = start_logits.new_full(start_mask.shape, float("-inf"))
+            dense_starts = dense_starts.masked_scatter(start_mask, start_logits)
+            pair_table = torch.stack((pairs.batch, pairs.start, pairs.end), dim=-1)
+        logits = ITERLogits(
+            start_logits=dense_starts,
+            span_logits=span_logits,
+            span_pairs=pair_table,
+            spans=spans,
+            span_mask=span_mask,
+            link_logits=link_logits,
+        )
+        return logits, sentences
+
+    @torch.inference_mode()
+    def decode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        start_mask: torch.Tensor,
+        end_mask: torch.Tensor,
+        link_threshold: float | None = None,
+    ) -> list[SentenceDecoding]:
+        """Predicted spans and links per sentence, at sub-word positions; a link fires where
+        its probability exceeds ``link_threshold`` (default: the config's)."""
+        logits, sentences = self._step_logits(
+            input_ids, attention_mask, start_mask, end_mask, for_output=False
+        )
+        if logits.link_logits is not None:
             symmetric = (
-                self.symmetric_relation_mask(link_logits.device)
+                self.symmetric_relation_mask(logits.link_logits.device)
                 if self.config.symmetric_relation_types
                 else None
             )
-            decode_links(link_logits, span_mask, symmetric, self.config.link_threshold, sentences)
+            threshold = self.config.link_threshold if link_threshold is None else link_threshold
+            decode_links(logits.link_logits, logits.span_mask, symmetric, threshold, sentences)
         return sentences
 
     @torch.no_grad()
@@ -578,7 +678,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if start_mask is None or end_mask is None:
-            start_mask, end_mask = word_boundary_masks(self._tokenizer, input_ids, attention_mask)
+            start_mask, end_mask = self._boundary_masks(input_ids, attention_mask)
         was_training = self.training
         self.eval()
         device = self.device
@@ -601,18 +701,35 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         self,
         texts: str | Sequence[str] | Sequence[Sequence[str]],
         batch_size: int = 32,
+        threshold: float | None = None,
+        progress: bool = False,
     ) -> list[TextPrediction]:
         """Entities (type, character offsets, text, score) and relations (head, tail, type,
         probability) for plain strings or pre-tokenized word lists.
 
+        ``threshold``: the probability a relation must exceed (default: the config's
+        ``link_threshold``, 0.5); ``progress``: show a progress bar over the batches.
         Batches are sorted by length; long texts are split into windows that fit the encoder.
         Returns one :class:`~iter.inference.text.TextPrediction` per text.
         """
         if self._tokenizer is None:
             raise ValueError("predict() needs model.tokenizer; load the model with from_pretrained")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if threshold is not None and not 0 <= threshold < 1:
+            raise ValueError(f"threshold must be a probability in [0, 1), got {threshold}")
         if isinstance(texts, str):
             texts = [texts]
-        return predict_texts(self, texts, batch_size=batch_size)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            def bar(batches, total):
+                return tqdm(batches, total=total, desc="predict", unit="batch")
+
+        return predict_texts(
+            self, texts, batch_size=batch_size, progress=bar, link_threshold=threshold
+        )
 
 
 class ITER(ITERForRelationExtraction):

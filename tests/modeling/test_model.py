@@ -302,3 +302,48 @@ def test_link_type_embedding_reads_the_predicted_types(minilm_tokenizer):
         with pytest.raises(ValueError, match="reads entity types"):
             model.link_logits(hidden, spans[..., :2])
     predict_documents(model, docs)  # decoding passes the predicted types through
+
+
+def test_forward_without_labels_returns_each_steps_logits(minilm_tokenizer):
+    """Hugging Face style: model(**tokenizer(text)) answers with logits, not a TypeError;
+    they are the logits decoding reads, so thresholding them gives generate()'s output."""
+    from iter.modeling.model import ITERLogits, ITEROutput
+
+    model = tiny_model(minilm_tokenizer, symmetric=["Kill"]).eval()
+    encodings = minilm_tokenizer([SENTENCE, "Mary works ."], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        output = model(**encodings)
+    assert isinstance(output, ITERLogits)
+    batch, length = encodings["input_ids"].shape
+    assert output.start_logits.shape == (batch, length)
+    # [CLS] (position 0) and padding can never start a span.
+    assert torch.isneginf(output.start_logits[:, 0]).all()
+    assert torch.isneginf(output.start_logits[1][encodings["attention_mask"][1] == 0]).all()
+    assert output.span_pairs.shape == (output.span_logits.size(0), 3)
+    assert output.span_logits.size(-1) == len(model.config.entity_types)
+    generated = model.generate(encodings["input_ids"], attention_mask=encodings["attention_mask"])
+    assert int(output.span_mask.sum()) == sum(len(e) for e in generated.entities) > 0
+    if output.link_logits is not None:
+        assert output.link_logits.shape[-1] == len(model.config.relation_types)
+    assert "start_logits" in output.keys() and output.to_tuple()[0] is output.start_logits
+
+    docs = toy_documents()
+    encoded, _ = encode_documents(
+        docs, minilm_tokenizer, model.config.entity_types, model.config.relation_types, 128
+    )
+    batch_inputs = next(iterate_batches(encoded.to_list(), 2, minilm_tokenizer.pad_token_id))
+    assert isinstance(model(**batch_inputs.model_inputs("cpu")), ITEROutput)
+
+
+def test_predict_threshold_decides_which_links_fire(minilm_tokenizer):
+    model = tiny_model(minilm_tokenizer).eval()
+    text = "John Wilkes Booth , who assassinated President Lincoln , was an actor ."
+    counts = [
+        sum(len(p.relations) for p in model.predict([text], threshold=t)) for t in (0.0, 0.99)
+    ]
+    assert counts[0] > counts[1]
+    assert counts[0] == sum(len(p.relations) for p in model.predict(text, threshold=0.0))
+    with pytest.raises(ValueError, match="threshold must be a probability"):
+        model.predict(text, threshold=1.5)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        model.predict(text, batch_size=0)
