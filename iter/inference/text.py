@@ -1,15 +1,20 @@
 """Raw text in, entities and relations with character offsets out.
 
-Text is split into words (abbreviations such as ``U.S.`` stay whole, other punctuation is
-its own word, as in the training corpora); each word keeps its character span, so every
-prediction is grounded in the input string. Texts longer than the encoder's limit are split
-into word-aligned windows by the encoder pipeline and merged back; relations between two
-windows cannot be found, and the log says how many texts were windowed.
+Text is split as the training corpora were: into sentences (pySBD's rule-based segmenter,
+which knows abbreviations such as ``Dr.`` or ``Inc.``), and each sentence into words the
+Penn Treebank way (NLTK's Treebank tokenizer: ``Smith's`` → ``Smith 's``, ``doesn't`` →
+``does n't``, abbreviations and initials kept whole) — the tokenisation of CoNLL04, CoNLL03
+and ACE05. Each word keeps its character span, so every prediction is grounded in the input
+string. Sentences are predicted one by one (the models are trained on sentences; a paragraph
+sent as one sequence loses most of its relations), so relations never cross sentences.
+Sentences longer than the encoder's limit are split into word-aligned windows by the
+encoder pipeline and merged back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -17,7 +22,7 @@ from dataclasses import asdict, dataclass
 from iter.data.document import Document
 from iter.inference.documents import Autocast, Decoder, predict_scored
 
-WORD = re.compile(r"(?:[^\W\d_]\.){2,}|\w+(?:[-'’]\w+)*|\S", re.UNICODE)
+Word = tuple[str, int, int]  # the word, its start and end offsets in the text
 
 
 @dataclass(frozen=True)
@@ -51,19 +56,102 @@ class TextPrediction:
         return out
 
 
-def split_words(text: str) -> list[tuple[str, int, int]]:
-    """(word, start, end) for each word of ``text``."""
-    return [(m.group(), m.start(), m.end()) for m in WORD.finditer(text)]
+# A sentence-final mark standing alone (as in tokenized text, "... budget . Reagan"), then
+# what can open a sentence: the segmenter alone misses most of these boundaries.
+_STANDALONE_END = re.compile(r"(?<=\s[.!?])\s+(?=[\"`'(\[]*[A-Z0-9])")
+# What cannot open a sentence: a segment starting so continues the previous one
+# ("Little Rock, Ark. ; ...", "Acme Corp. , a ...", a closing quote after "plague.").
+_CONTINUATION = re.compile(r"[a-z,;:)\]}.%]|'|’|”")
 
 
-def _as_words(item: str | Sequence[str]) -> tuple[str, list[tuple[str, int, int]]]:
-    if isinstance(item, str):
-        return item, split_words(item)
-    words, position = [], 0
-    for word in item:
-        words.append((word, position, position + len(word)))
-        position += len(word) + 1
-    return " ".join(item), words
+@functools.cache
+def _word_tokenizer():
+    from nltk.tokenize import TreebankWordTokenizer
+
+    return TreebankWordTokenizer()
+
+
+@functools.cache
+def _sentence_segmenter():
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+@functools.cache
+def _abbreviations() -> frozenset[str]:
+    from pysbd.lang.english import English
+
+    return frozenset(English.Abbreviation.ABBREVIATIONS)
+
+
+def _is_abbreviation(word: str) -> bool:
+    """``Jr``, ``Ark``, ``U.S``, ``F``: words that keep their period in the corpora."""
+    return (
+        (len(word) == 1 and word.isupper())
+        or ("." in word and word.replace(".", "").isalpha())
+        or word.lower() in _abbreviations()
+    )
+
+
+def split_words(sentence: str, offset: int = 0) -> list[Word]:
+    """(word, start, end) for each word of one sentence, Penn-Treebank style; the offsets
+    are into the sentence, plus ``offset``.
+
+    The Treebank tokenizer splits the sentence-final period off any word; an abbreviation
+    keeps it (``... Martin Luther King Jr.``), as the corpora tokenize it.
+    """
+    words = [(sentence[a:b], offset + a, offset + b) for a, b in
+             _word_tokenizer().span_tokenize(sentence)]  # fmt: skip
+    if len(words) >= 2 and words[-1][0] == "." and words[-2][2] == words[-1][1]:
+        last, start, _ = words[-2]
+        if _is_abbreviation(last):
+            words[-2:] = [(last + ".", start, words[-1][2])]
+    return words
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Character spans (start, end) of the sentences of ``text``, blanks left out."""
+    pieces, start = [], 0
+    for boundary in _STANDALONE_END.finditer(text):
+        pieces.append((start, boundary.start()))
+        start = boundary.end()
+    pieces.append((start, len(text)))
+    spans: list[tuple[int, int]] = []
+    for piece_start, piece_end in pieces:
+        cursor = piece_start
+        for segment in _sentence_segmenter().segment(text[piece_start:piece_end]):
+            stripped = segment.strip()
+            if not stripped:
+                continue
+            # The segments are pieces of the text in order: finding each from the end of
+            # the previous one gives its offsets even where a sentence occurs twice.
+            begin = text.find(stripped, cursor, piece_end)
+            if begin < 0:  # not expected; a segmenter that rewrote the text is not trusted
+                raise ValueError(f"sentence segmenter changed the text near offset {cursor}")
+            cursor = begin + len(stripped)
+            if spans and spans[-1][1] > piece_start and _CONTINUATION.match(stripped):
+                spans[-1] = (spans[-1][0], cursor)
+            else:
+                spans.append((begin, cursor))
+    return spans
+
+
+def text_sentences(
+    item: str | Sequence[str], by_sentence: bool = True
+) -> tuple[str, list[list[Word]]]:
+    """The text and its sentences as word lists with offsets. A list of words is one
+    sentence, joined by single spaces; a string is split into sentences (unless
+    ``by_sentence`` is false) and words."""
+    if not isinstance(item, str):
+        words, position = [], 0
+        for word in item:
+            words.append((word, position, position + len(word)))
+            position += len(word) + 1
+        return " ".join(item), [words] if words else []
+    spans = split_sentences(item) if by_sentence else [(0, len(item))]
+    sentences = [split_words(item[a:b], a) for a, b in spans]
+    return item, [words for words in sentences if words]
 
 
 def predict_texts(
@@ -73,37 +161,47 @@ def predict_texts(
     autocast: Autocast = contextlib.nullcontext,
     progress: Callable | None = None,
     link_threshold: float | None = None,
+    by_sentence: bool = True,
 ) -> list[TextPrediction]:
-    """Predictions for plain strings or pre-tokenized word lists (joined by spaces)."""
-    prepared = [_as_words(item) for item in texts]
-    # A text without words (empty or blank) gets an empty prediction; it is not sent through.
-    nonempty = [i for i, (_, words) in enumerate(prepared) if words]
-    documents = [Document(tuple(w for w, _, _ in prepared[i][1])) for i in nonempty]
-    scored = predict_scored(
-        model, documents, batch_size, autocast, progress=progress, link_threshold=link_threshold
-    )
-    by_index = dict(zip(nonempty, scored, strict=True))
+    """Predictions for plain strings (split into sentences and words) or pre-tokenized
+    word lists (one sentence each, joined by spaces)."""
+    prepared = [text_sentences(item, by_sentence) for item in texts]
+    sentences = [words for _, text_words in prepared for words in text_words]
+    documents = [Document(tuple(w for w, _, _ in words)) for words in sentences]
+    scored = iter(
+        predict_scored(
+            model, documents, batch_size, autocast, progress=progress,
+            link_threshold=link_threshold,
+        )
+    )  # fmt: skip
     results = []
-    for i, (text, words) in enumerate(prepared):
-        annotations = by_index.get(i)
-        if annotations is None:
-            results.append(TextPrediction(text, (), ()))
-            continue
-        ordered = sorted(annotations.entities.items(), key=lambda item: item[0])
-        position = {entity: k for k, (entity, _) in enumerate(ordered)}
-        entities = tuple(
-            TextEntity(
-                type=entity.type,
-                start=words[entity.start][1],
-                end=words[entity.end - 1][2],
-                text=text[words[entity.start][1] : words[entity.end - 1][2]],
-                score=round(score, 4),
-            )
-            for entity, score in ordered
-        )
-        relations = tuple(
-            TextRelation(position[r.head], position[r.tail], r.type, round(p, 4))
-            for r, p in sorted(annotations.relations.items(), key=lambda item: item[0])
-        )
-        results.append(TextPrediction(text, entities, relations))
+    for text, text_words in prepared:
+        entities: list[TextEntity] = []
+        relations: list[TextRelation] = []
+        for words in text_words:
+            _add_sentence(text, words, next(scored), entities, relations)
+        results.append(TextPrediction(text, tuple(entities), tuple(relations)))
     return results
+
+
+def _add_sentence(
+    text: str,
+    words: list[Word],
+    annotations,
+    entities: list[TextEntity],
+    relations: list[TextRelation],
+) -> None:
+    """One sentence's word-level predictions as character-level entities and relations of
+    the whole text (entity indices continue the text's list)."""
+    ordered = sorted(annotations.entities.items(), key=lambda item: item[0])
+    position = {entity: len(entities) + k for k, (entity, _) in enumerate(ordered)}
+    for entity, score in ordered:
+        start, end = words[entity.start][1], words[entity.end - 1][2]
+        entities.append(TextEntity(entity.type, start, end, text[start:end], round(score, 4)))
+    for relation, probability in sorted(annotations.relations.items(), key=lambda item: item[0]):
+        relations.append(
+            TextRelation(
+                position[relation.head], position[relation.tail], relation.type,
+                round(probability, 4),
+            )
+        )  # fmt: skip

@@ -703,12 +703,15 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         batch_size: int = 32,
         threshold: float | None = None,
         progress: bool = False,
+        by_sentence: bool = True,
     ) -> list[TextPrediction]:
         """Entities (type, character offsets, text, score) and relations (head, tail, type,
         probability) for plain strings or pre-tokenized word lists.
 
         ``threshold``: the probability a relation must exceed (default: the config's
-        ``link_threshold``, 0.5); ``progress``: show a progress bar over the batches.
+        ``link_threshold``, 0.5); ``progress``: show a progress bar over the batches;
+        ``by_sentence``: split strings into sentences, predicted one by one (the models are
+        trained on sentences); false sends each string through whole.
         Batches are sorted by length; long texts are split into windows that fit the encoder.
         Returns one :class:`~iter.inference.text.TextPrediction` per text.
         """
@@ -728,7 +731,12 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
                 return tqdm(batches, total=total, desc="predict", unit="batch")
 
         return predict_texts(
-            self, texts, batch_size=batch_size, progress=bar, link_threshold=threshold
+            self,
+            texts,
+            batch_size=batch_size,
+            progress=bar,
+            link_threshold=threshold,
+            by_sentence=by_sentence,
         )
 
 

@@ -11,40 +11,48 @@ import pytest
 from iter.data.document import Entity, Relation
 from iter.inference import text as text_module
 from iter.inference.documents import ScoredAnnotations
-from iter.inference.text import predict_texts, split_words
+from iter.inference.text import predict_texts, split_sentences, split_words, text_sentences
 from tests.conftest import REPO, tiny_model
 
 
-def test_split_words_keeps_offsets_and_abbreviations():
-    text = "Mary Smith works for Acme Corp. in the U.S., since 1994!"
-    words = split_words(text)
+def test_split_words_like_the_treebank_corpora():
+    # CoNLL04's own tokens for these: 's split off, abbreviations and initials whole.
+    text = (
+        "Dr. Smith's company, Acme Inc., hired F. Kennedy -- \"the best\" -- "
+        "in the U.S. on Nov. 3"
+    )
+    words = split_words(text, offset=7)
     assert [w for w, _, _ in words] == [
-        "Mary",
-        "Smith",
-        "works",
-        "for",
-        "Acme",
-        "Corp",
-        ".",
-        "in",
-        "the",
-        "U.S.",
-        ",",
-        "since",
-        "1994",
-        "!",
-    ]
+        "Dr.", "Smith", "'s", "company", ",", "Acme", "Inc.", ",", "hired", "F.", "Kennedy",
+        "--", '"', "the", "best", '"', "--", "in", "the", "U.S.", "on", "Nov.", "3",
+    ]  # fmt: skip
     for word, start, end in words:
-        assert text[start:end] == word
+        assert text[start - 7 : end - 7] == word
+
+
+def test_split_sentences_keeps_offsets_and_abbreviations():
+    text = "Sen. Bob Dole agreed.  He said he doesn't know!\nDr. Who? Dr. Who?"
+    spans = split_sentences(text)
+    assert [text[a:b] for a, b in spans] == [
+        "Sen. Bob Dole agreed.",
+        "He said he doesn't know!",
+        "Dr. Who?",
+        "Dr. Who?",
+    ]
+    assert spans[2] != spans[3]  # a repeated sentence gets its own offsets
+    _, sentences = text_sentences(text)
+    assert [w for w, _, _ in sentences[1]] == ["He", "said", "he", "does", "n't", "know", "!"]
+    assert text_sentences(text, by_sentence=False)[1][0][-1][0] == "?"
+    assert len(text_sentences(text, by_sentence=False)[1]) == 1
 
 
 def test_predictions_are_grounded_in_the_input_string(monkeypatch, minilm_tokenizer):
     """Word-level predictions map to exact character offsets of the original text."""
     text = "  Mary Smith  works for\tAcme Corp. in Zürich ."
 
-    def fake_predict(model, documents, batch_size, autocast, progress=None):
+    def fake_predict(model, documents, batch_size, autocast, progress=None, **options):
         (doc,) = documents
-        mary, acme, zurich = Entity(0, 2, "Peop"), Entity(4, 6, "Org"), Entity(8, 9, "Loc")
+        mary, acme, zurich = Entity(0, 2, "Peop"), Entity(4, 6, "Org"), Entity(7, 8, "Loc")
         assert doc.tokens[:2] == ("Mary", "Smith")
         scored = ScoredAnnotations(
             {mary: 0.9, acme: 0.8, zurich: 0.7}, {Relation(mary, acme, "Work_For"): 0.6}
@@ -55,14 +63,14 @@ def test_predictions_are_grounded_in_the_input_string(monkeypatch, minilm_tokeni
     (prediction,) = predict_texts(tiny_model(minilm_tokenizer), [text, "   "][:1])
     assert [(e.text, e.type) for e in prediction.entities] == [
         ("Mary Smith", "Peop"),
-        ("Acme Corp", "Org"),
+        ("Acme Corp.", "Org"),
         ("Zürich", "Loc"),
     ]
     for entity in prediction.entities:
         assert text[entity.start : entity.end] == entity.text
     (relation,) = prediction.relations
     assert (relation.head, relation.tail, relation.type) == (0, 1, "Work_For")
-    assert prediction.to_dict()["relations"][0]["tail_text"] == "Acme Corp"
+    assert prediction.to_dict()["relations"][0]["tail_text"] == "Acme Corp."
 
 
 def test_predict_on_texts_words_empty_and_long_inputs(minilm_tokenizer, caplog):
