@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from iter.cli.flags import translate_flags
-from iter.data.registry import CONFIG_DIR, DatasetSpec, compose_config, load_dataset_spec
+from iter.data.registry import (
+    CONFIG_DIR,
+    DatasetSpec,
+    compose_config,
+    dataset_names,
+    load_dataset_spec,
+)
 from iter.errors import ConfigError
 
 
@@ -28,7 +35,14 @@ def test_default_composition_is_the_papers_conll04_setup():
     assert Path(cfg.paths.data_dir).is_absolute()
 
 
-@pytest.mark.parametrize("name", options("dataset"))
+def test_dataset_names_are_the_dataset_configs_less_their_shared_base():
+    assert dataset_names() == [name for name in options("dataset") if name != "base"]
+    assert dataset_names() == ["ace05", "ade", "conll03", "conll04", "genia", "scierc"]
+    with pytest.raises(ConfigError, match="unknown dataset 'base'"):
+        load_dataset_spec("base")
+
+
+@pytest.mark.parametrize("name", dataset_names())
 def test_every_dataset_config_composes_into_a_valid_spec(name):
     cfg = compose_config([f"dataset={name}"])
     spec = DatasetSpec.from_config(cfg.dataset)
@@ -36,6 +50,20 @@ def test_every_dataset_config_composes_into_a_valid_spec(name):
     assert spec.entity_types
     assert (spec.selection_metric == "ner") == (not spec.relation_types)
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+
+
+def test_dataset_base_config_states_the_spec_defaults():
+    base = OmegaConf.load(CONFIG_DIR / "dataset" / "base.yaml").dataset
+    for spec_field in dataclasses.fields(DatasetSpec):
+        if spec_field.name == "extra":
+            continue
+        if spec_field.default is dataclasses.MISSING:
+            assert OmegaConf.is_missing(base, spec_field.name), spec_field.name
+            continue
+        value = base[spec_field.name]
+        if isinstance(spec_field.default, tuple):
+            value = tuple(value)
+        assert value == spec_field.default, spec_field.name
 
 
 def test_dataset_facts():

@@ -117,6 +117,169 @@ def _windows(
     return windows
 
 
+@dataclass(frozen=True)
+class _Source:
+    """One document of a batch: its words' sub-words, context included, and its gold facts."""
+
+    index: int  # position among the encoded documents
+    source: str  # names the file in errors
+    tokens: list[str]  # the sentence's own words
+    pieces: list[list[int]]  # sub-word ids per word: left context, sentence, right context
+    lengths: list[int]  # sub-words per word, as ``pieces``
+    left: int  # words of left context before the sentence
+    entities: list[tuple[int, int, str]]  # (start, end, type), sentence word offsets
+    relations: list[tuple[int, int, str]]  # (head, tail, type), entity indices
+
+
+def _batch_sources(
+    batch: dict, indices: list[int], tokenizer: PreTrainedTokenizerBase
+) -> list[_Source]:
+    """The batch's documents, tokenized together (one tokenizer call per batch)."""
+    all_words = [
+        [*left, *words, *right]
+        for left, words, right in zip(
+            batch["left_context"], batch["tokens"], batch["right_context"], strict=True
+        )
+    ]
+    pieces_batch = _word_pieces(tokenizer, all_words)
+    return [
+        _Source(
+            index=doc_index,
+            source=batch["source"][row],
+            tokens=batch["tokens"][row],
+            pieces=pieces_batch[row],
+            lengths=[len(p) for p in pieces_batch[row]],
+            left=len(batch["left_context"][row]),
+            entities=_columns(batch, row, "entity_starts", "entity_ends", "entity_types"),
+            relations=_columns(batch, row, "relation_heads", "relation_tails", "relation_types"),
+        )
+        for row, doc_index in enumerate(indices)
+    ]
+
+
+def _columns(batch: dict, row: int, *names: str) -> list[tuple]:
+    """Row ``row`` of the batch's parallel per-annotation columns, as one tuple per annotation."""
+    return list(zip(*(batch[name][row] for name in names), strict=True))
+
+
+def _trim_context(
+    lengths: Sequence[int], left: int, n_words: int, budget: int
+) -> tuple[tuple[int, int], int]:
+    """The word range [lo, hi) kept around a sentence that fits, and 1 if context was cut.
+
+    Keeps as much context as fits, trimming the words farthest from the sentence.
+    """
+    lo, hi = 0, len(lengths)
+    trimmed = 0
+    while sum(lengths[lo:hi]) > budget:
+        trimmed = 1
+        if left - lo >= hi - (left + n_words) and lo < left:
+            lo += 1
+        else:
+            hi -= 1
+    return (lo, hi), trimmed
+
+
+def _check_word_sizes(
+    doc: _Source, sentence_lengths: Sequence[int], budget: int, max_length: int
+) -> None:
+    """A word no window can hold is a data error, not something to cut silently."""
+    for w, size in enumerate(sentence_lengths):
+        if size > budget:
+            raise DatasetFormatError(
+                doc.source,
+                f"word {w} ({doc.tokens[w][:40]!r}...) alone is {size} sub-words, "
+                f"more than the encoder's limit of {max_length}",
+                document=doc.index,
+                field=f"tokens[{w}]",
+            )
+
+
+def _layout(
+    doc: _Source, budget: int, max_length: int
+) -> tuple[list[tuple[int, int]], tuple[int, int] | None, int]:
+    """How a document fits the encoder: (its windows, as sentence word ranges [a, b); the
+    range of all its words kept when the sentence fits whole, else None; 1 if context was cut).
+    """
+    lengths = doc.lengths
+    n_words = len(doc.tokens)
+    sentence_lengths = lengths[doc.left : doc.left + n_words]
+    if sum(sentence_lengths) <= budget:
+        context, trimmed = _trim_context(lengths, doc.left, n_words, budget)
+        return [(0, n_words)], context, trimmed
+    _check_word_sizes(doc, sentence_lengths, budget, max_length)
+    windows = _windows(sentence_lengths, budget, [(s, e) for s, e, _ in doc.entities])
+    return windows, None, 0
+
+
+def _within(a: int, b: int, entity: tuple[int, int, str]) -> bool:
+    return a <= entity[0] and entity[1] <= b
+
+
+def _lost_annotations(doc: _Source, windows: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    """Gold entities and relations that no single window holds whole."""
+    entities = doc.entities
+    lost_entities = sum(1 for e in entities if not any(_within(a, b, e) for a, b in windows))
+    lost_relations = sum(
+        1
+        for h, t, _ in doc.relations
+        if not any(_within(a, b, entities[h]) and _within(a, b, entities[t]) for a, b in windows)
+    )
+    return lost_entities, lost_relations
+
+
+def _segment_ids(
+    doc: _Source,
+    words: tuple[int, int],
+    window: tuple[int, int],
+    prefix: Sequence[int],
+    suffix: Sequence[int],
+) -> tuple[list[int], list[int], list[int]]:
+    """The sub-word ids of words [lo, hi) between the specials, and the first and last
+    sub-word position of each word of the window [a, b)."""
+    (lo, hi), (a, b) = words, window
+    lengths = doc.lengths
+    ids = list(prefix)
+    starts, ends = [], []
+    for w in range(lo, hi):
+        if doc.left + a <= w < doc.left + b:
+            starts.append(len(ids))
+            ends.append(len(ids) + lengths[w] - 1)
+        ids.extend(doc.pieces[w])
+    ids.extend(suffix)
+    return ids, starts, ends
+
+
+def _segment_targets(
+    doc: _Source,
+    window: tuple[int, int],
+    starts: Sequence[int],
+    ends: Sequence[int],
+    entity_index: dict[str, int],
+    relation_index: dict[str, int],
+) -> dict[str, list[int]]:
+    """The gold spans inside the window, in sub-word positions, and the links between them."""
+    a, b = window
+    kept = {}
+    span_starts, span_ends, span_types = [], [], []
+    for i, (s, e, t) in enumerate(doc.entities):
+        if a <= s and e <= b:
+            kept[i] = len(span_starts)
+            span_starts.append(starts[s - a])
+            span_ends.append(ends[e - 1 - a])
+            span_types.append(entity_index[t])
+    heads, tails, rtypes = [], [], []
+    for h, t, r in doc.relations:
+        if h in kept and t in kept:
+            heads.append(kept[h])
+            tails.append(kept[t])
+            rtypes.append(relation_index[r])
+    return {
+        "span_starts": span_starts, "span_ends": span_ends, "span_types": span_types,
+        "link_heads": heads, "link_tails": tails, "link_types": rtypes,
+    }  # fmt: skip
+
+
 def _encode_batch(
     batch: dict,
     indices: list[int],
@@ -125,102 +288,31 @@ def _encode_batch(
     entity_index: dict[str, int],
     relation_index: dict[str, int],
 ) -> dict:
+    """Tokenize a batch of documents, fit each to the encoder, and emit one row per segment."""
     prefix, suffix = special_tokens(tokenizer)
     budget = max_length - len(prefix) - len(suffix)
     out: dict[str, list] = {key: [] for key in _COLUMNS}
-    all_words = [
-        [*left, *words, *right]
-        for left, words, right in zip(
-            batch["left_context"], batch["tokens"], batch["right_context"], strict=True
-        )
-    ]
-    pieces_batch = _word_pieces(tokenizer, all_words)
-    for row, doc_index in enumerate(indices):
-        left = len(batch["left_context"][row])
-        n_words = len(batch["tokens"][row])
-        pieces = pieces_batch[row]
-        lengths = [len(p) for p in pieces]
-        entities = list(
-            zip(batch["entity_starts"][row], batch["entity_ends"][row], batch["entity_types"][row])
-        )
-        relations = list(
-            zip(batch["relation_heads"][row], batch["relation_tails"][row],
-                batch["relation_types"][row])
-        )
-        sentence_lengths = lengths[left : left + n_words]
-        trimmed = 0
-        if sum(sentence_lengths) <= budget:
-            # Keep as much context as fits, trimming the words farthest from the sentence.
-            lo, hi = 0, len(lengths)
-            while sum(lengths[lo:hi]) > budget:
-                trimmed = 1
-                if left - lo >= hi - (left + n_words) and lo < left:
-                    lo += 1
-                else:
-                    hi -= 1
-            windows = [(0, n_words)]
-            context = (lo, hi)
-        else:
-            for w, size in enumerate(sentence_lengths):
-                if size > budget:
-                    raise DatasetFormatError(
-                        batch["source"][row],
-                        f"word {w} ({batch['tokens'][row][w][:40]!r}...) alone is {size} sub-words, "
-                        f"more than the encoder's limit of {max_length}",
-                        document=doc_index,
-                        field=f"tokens[{w}]",
-                    )
-            windows = _windows(sentence_lengths, budget, [(s, e) for s, e, _ in entities])
-            context = None
-        def within(a: int, b: int, entity: tuple[int, int, str]) -> bool:
-            return a <= entity[0] and entity[1] <= b
-
-        lost_entities = sum(1 for e in entities if not any(within(a, b, e) for a, b in windows))
-        lost_relations = sum(
-            1
-            for h, t, _ in relations
-            if not any(within(a, b, entities[h]) and within(a, b, entities[t]) for a, b in windows)
-        )
+    for doc in _batch_sources(batch, indices, tokenizer):
+        windows, context, trimmed = _layout(doc, budget, max_length)
+        lost_entities, lost_relations = _lost_annotations(doc, windows)
         for a, b in windows:
-            lo, hi = context if context is not None else (left + a, left + b)
-            ids = list(prefix)
-            starts, ends = [], []
-            for w in range(lo, hi):
-                if left + a <= w < left + b:
-                    starts.append(len(ids))
-                    ends.append(len(ids) + lengths[w] - 1)
-                ids.extend(pieces[w])
-            ids.extend(suffix)
-            kept = {}
-            span_starts, span_ends, span_types = [], [], []
-            for i, (s, e, t) in enumerate(entities):
-                if a <= s and e <= b:
-                    kept[i] = len(span_starts)
-                    span_starts.append(starts[s - a])
-                    span_ends.append(ends[e - 1 - a])
-                    span_types.append(entity_index[t])
-            heads, tails, rtypes = [], [], []
-            for h, t, r in relations:
-                if h in kept and t in kept:
-                    heads.append(kept[h])
-                    tails.append(kept[t])
-                    rtypes.append(relation_index[r])
-            out["input_ids"].append(ids)
-            out["start_positions"].append(starts)
-            out["end_positions"].append(ends)
-            out["word_offset"].append(a)
-            out["doc_index"].append(doc_index)
-            out["span_starts"].append(span_starts)
-            out["span_ends"].append(span_ends)
-            out["span_types"].append(span_types)
-            out["link_heads"].append(heads)
-            out["link_tails"].append(tails)
-            out["link_types"].append(rtypes)
-            out["window_count"].append(len(windows))
-            # Per-document counts sit on the first window only, so sums count each once.
-            out["lost_entities"].append(lost_entities if a == 0 else 0)
-            out["lost_relations"].append(lost_relations if a == 0 else 0)
-            out["trimmed_context"].append(trimmed)
+            words = context if context is not None else (doc.left + a, doc.left + b)
+            ids, starts, ends = _segment_ids(doc, words, (a, b), prefix, suffix)
+            row = {
+                "input_ids": ids,
+                "start_positions": starts,
+                "end_positions": ends,
+                "word_offset": a,
+                "doc_index": doc.index,
+                **_segment_targets(doc, (a, b), starts, ends, entity_index, relation_index),
+                "window_count": len(windows),
+                # Per-document counts sit on the first window only, so sums count each once.
+                "lost_entities": lost_entities if a == 0 else 0,
+                "lost_relations": lost_relations if a == 0 else 0,
+                "trimmed_context": trimmed,
+            }
+            for key in _COLUMNS:
+                out[key].append(row[key])
     return out
 
 
@@ -313,7 +405,8 @@ def _report(documents: int, encoded) -> EncodingReport:
     return EncodingReport(
         documents=documents,
         segments=len(encoded["input_ids"]),
-        split_documents=sum(1 for w, o in zip(encoded["window_count"], encoded["word_offset"])
+        split_documents=sum(1 for w, o in zip(encoded["window_count"], encoded["word_offset"],
+                                              strict=True)
                             if w > 1 and o == 0),
         trimmed_context=sum(encoded["trimmed_context"]),
         lost_entities=sum(encoded["lost_entities"]),
@@ -341,7 +434,10 @@ def encode_segments(
         {t: i for i, t in enumerate(entity_types)},
         {t: i for i, t in enumerate(relation_types)},
     )
-    rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    rows = [
+        dict(zip(columns, values, strict=True))
+        for values in zip(*columns.values(), strict=True)
+    ]
     return rows, _report(len(documents), columns)
 
 

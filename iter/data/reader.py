@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from iter.data.document import Document, Entity, Relation
@@ -74,8 +76,25 @@ def parse_documents(
     ]
     if merged:
         shown = "; ".join(merged[:5]) + (f"; and {len(merged) - 5} more" if len(merged) > 5 else "")
-        logger.warning("%s: merged %d exact duplicate annotation(s): %s", source, len(merged), shown)
+        logger.warning(
+            "%s: merged %d exact duplicate annotation(s): %s", source, len(merged), shown
+        )
     return documents
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """What validating one document needs: where it is (for errors), the known types, and
+    the list that collects the exact duplicates merged (for the warning)."""
+
+    source: str
+    index: int
+    known_entities: set[str] | None
+    known_relations: set[str] | None
+    merged: list[str]
+
+    def fail(self, field: str | None, message: str) -> DatasetFormatError:
+        return DatasetFormatError(self.source, message, document=self.index, field=field)
 
 
 def _parse_document(
@@ -87,110 +106,16 @@ def _parse_document(
     allow_overlap: bool,
     merged: list[str],
 ) -> Document:
-    def fail(field: str | None, message: str) -> DatasetFormatError:
-        return DatasetFormatError(source, message, document=index, field=field)
-
-    if not isinstance(raw, dict):
-        raise fail(None, f"expected an object, found {type(raw).__name__}")
-    for key in ("tokens", "entities", "relations"):
-        if key not in raw:
-            raise fail(key, "missing")
-    tokens = raw["tokens"]
-    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-        raise fail("tokens", "expected a list of strings")
-    if not tokens:
-        raise fail("tokens", "empty document (no tokens)")
-    for position, token in enumerate(tokens):
-        if token == "" or token.isspace():
-            raise fail(f"tokens[{position}]", f"empty or whitespace-only token {token!r}")
-
-    if not isinstance(raw["entities"], list):
-        raise fail("entities", "expected a list")
-    entities: list[Entity] = []
-    # Maps each raw entity index to its position in ``entities`` after merging duplicates.
-    position_of: list[int] = []
-    seen: dict[Entity, int] = {}
-    for e_index, e in enumerate(raw["entities"]):
-        field = f"entities[{e_index}]"
-        if not isinstance(e, dict):
-            raise fail(field, "expected an object with type, start, end")
-        for key in ("type", "start", "end"):
-            if key not in e:
-                raise fail(f"{field}.{key}", "missing")
-        start, end, etype = e["start"], e["end"], e["type"]
-        if not isinstance(etype, str) or not etype:
-            raise fail(f"{field}.type", f"expected a non-empty string, found {etype!r}")
-        for key, value in (("start", start), ("end", end)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise fail(f"{field}.{key}", f"expected an integer, found {value!r}")
-        if start < 0 or end > len(tokens):
-            raise fail(
-                field, f"span [{start}, {end}) out of range for {len(tokens)} tokens"
-            )
-        if end <= start:
-            raise fail(field, f"end ({end}) must be greater than start ({start})")
-        if known_entities is not None and etype not in known_entities:
-            raise fail(
-                f"{field}.type", f"unknown entity type {etype!r}; known: {sorted(known_entities)}"
-            )
-        entity = Entity(start, end, etype)
-        if entity in seen:
-            merged.append(f"document {index} {field} = entities[{seen[entity]}]")
-            position_of.append(position_of[seen[entity]])
-            continue
-        seen[entity] = e_index
-        position_of.append(len(entities))
-        entities.append(entity)
-
+    """Check one raw document field by field, in order, and build it; the first problem raises."""
+    checks = _Checks(source, index, known_entities, known_relations, merged)
+    document = _check_keys(raw, checks)
+    tokens = _parse_tokens(document["tokens"], checks)
+    entities, position_of = _parse_entities(document["entities"], len(tokens), checks)
     if not allow_overlap:
-        ordered = sorted(range(len(entities)), key=lambda i: entities[i].span)
-        for a, b in zip(ordered, ordered[1:]):
-            if entities[a].overlaps(entities[b]):
-                raise fail(
-                    f"entities[{b}]",
-                    f"overlaps entities[{a}], but this dataset is flat (nesting depth 1)",
-                )
-
-    if not isinstance(raw["relations"], list):
-        raise fail("relations", "expected a list")
-    relations: list[Relation] = []
-    seen_relations: dict[Relation, int] = {}
-    for r_index, r in enumerate(raw["relations"]):
-        field = f"relations[{r_index}]"
-        if not isinstance(r, dict):
-            raise fail(field, "expected an object with type, head, tail")
-        for key in ("type", "head", "tail"):
-            if key not in r:
-                raise fail(f"{field}.{key}", "missing")
-        rtype = r["type"]
-        if not isinstance(rtype, str) or not rtype:
-            raise fail(f"{field}.type", f"expected a non-empty string, found {rtype!r}")
-        if known_relations is not None and rtype not in known_relations:
-            raise fail(
-                f"{field}.type",
-                f"unknown relation type {rtype!r}; known: {sorted(known_relations)}",
-            )
-        for key in ("head", "tail"):
-            value = r[key]
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise fail(f"{field}.{key}", f"expected an entity index, found {value!r}")
-            if not 0 <= value < len(position_of):
-                raise fail(
-                    f"{field}.{key}",
-                    f"points at entity {value}, but the document has {len(position_of)} entities",
-                )
-        head, tail = entities[position_of[r["head"]]], entities[position_of[r["tail"]]]
-        if head == tail:
-            raise fail(field, f"self-relation: head and tail are both entity {r['head']}")
-        relation = Relation(head, tail, rtype)
-        if relation in seen_relations:
-            merged.append(f"document {index} {field} = relations[{seen_relations[relation]}]")
-            continue
-        seen_relations[relation] = r_index
-        relations.append(relation)
-
-    doc_id = raw.get("id", raw.get("orig_id"))
-    doc_key = raw.get("doc_key")
+        _check_flat(entities, checks)
+    relations = _parse_relations(document["relations"], entities, position_of, checks)
+    doc_id = document.get("id", document.get("orig_id"))
+    doc_key = document.get("doc_key")
     return Document(
         tokens=tuple(tokens),
         entities=tuple(entities),
@@ -198,6 +123,148 @@ def _parse_document(
         id=str(doc_id) if doc_id is not None else str(index),
         doc_key=str(doc_key) if doc_key is not None else None,
     )
+
+
+def _check_keys(raw: object, checks: _Checks) -> dict:
+    """The document, once it is an object with every required key."""
+    if not isinstance(raw, dict):
+        raise checks.fail(None, f"expected an object, found {type(raw).__name__}")
+    for key in ("tokens", "entities", "relations"):
+        if key not in raw:
+            raise checks.fail(key, "missing")
+    return raw
+
+
+def _parse_tokens(tokens: object, checks: _Checks) -> list[str]:
+    """The document's tokens: a non-empty list of non-blank strings."""
+    fail = checks.fail
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise fail("tokens", "expected a list of strings")
+    if not tokens:
+        raise fail("tokens", "empty document (no tokens)")
+    for position, token in enumerate(tokens):
+        if token == "" or token.isspace():
+            raise fail(f"tokens[{position}]", f"empty or whitespace-only token {token!r}")
+    return tokens
+
+
+def is_index(value: object) -> bool:
+    """An integer, as token offsets and entity indices are; the dataset converters use it too.
+
+    bool is an int subclass, but True/False as an index is certainly a data error.
+    """
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_entity(e: object, field: str, n_tokens: int, checks: _Checks) -> Entity:
+    """One raw entity, checked: an object with a known type and a span inside the tokens."""
+    fail = checks.fail
+    if not isinstance(e, dict):
+        raise fail(field, "expected an object with type, start, end")
+    for key in ("type", "start", "end"):
+        if key not in e:
+            raise fail(f"{field}.{key}", "missing")
+    start, end, etype = e["start"], e["end"], e["type"]
+    if not isinstance(etype, str) or not etype:
+        raise fail(f"{field}.type", f"expected a non-empty string, found {etype!r}")
+    for key, value in (("start", start), ("end", end)):
+        if not is_index(value):
+            raise fail(f"{field}.{key}", f"expected an integer, found {value!r}")
+    if start < 0 or end > n_tokens:
+        raise fail(field, f"span [{start}, {end}) out of range for {n_tokens} tokens")
+    if end <= start:
+        raise fail(field, f"end ({end}) must be greater than start ({start})")
+    known = checks.known_entities
+    if known is not None and etype not in known:
+        raise fail(f"{field}.type", f"unknown entity type {etype!r}; known: {sorted(known)}")
+    return Entity(start, end, etype)
+
+
+def _parse_entities(
+    raw_entities: object, n_tokens: int, checks: _Checks
+) -> tuple[list[Entity], list[int]]:
+    """The distinct entities, and for each raw entity index its position among them."""
+    if not isinstance(raw_entities, list):
+        raise checks.fail("entities", "expected a list")
+    entities: list[Entity] = []
+    # Maps each raw entity index to its position in ``entities`` after merging duplicates.
+    position_of: list[int] = []
+    seen: dict[Entity, int] = {}
+    for e_index, e in enumerate(raw_entities):
+        field = f"entities[{e_index}]"
+        entity = _parse_entity(e, field, n_tokens, checks)
+        if entity in seen:
+            checks.merged.append(f"document {checks.index} {field} = entities[{seen[entity]}]")
+            position_of.append(position_of[seen[entity]])
+            continue
+        seen[entity] = e_index
+        position_of.append(len(entities))
+        entities.append(entity)
+    return entities, position_of
+
+
+def _check_flat(entities: Sequence[Entity], checks: _Checks) -> None:
+    """In a flat dataset no two entity spans overlap."""
+    ordered = sorted(range(len(entities)), key=lambda i: entities[i].span)
+    for a, b in pairwise(ordered):
+        if entities[a].overlaps(entities[b]):
+            raise checks.fail(
+                f"entities[{b}]",
+                f"overlaps entities[{a}], but this dataset is flat (nesting depth 1)",
+            )
+
+
+def _parse_relation(
+    r: object, field: str, entities: Sequence[Entity], position_of: Sequence[int], checks: _Checks
+) -> Relation:
+    """One raw relation, checked: a known type between two different existing entities."""
+    fail = checks.fail
+    if not isinstance(r, dict):
+        raise fail(field, "expected an object with type, head, tail")
+    for key in ("type", "head", "tail"):
+        if key not in r:
+            raise fail(f"{field}.{key}", "missing")
+    rtype = r["type"]
+    if not isinstance(rtype, str) or not rtype:
+        raise fail(f"{field}.type", f"expected a non-empty string, found {rtype!r}")
+    known = checks.known_relations
+    if known is not None and rtype not in known:
+        raise fail(f"{field}.type", f"unknown relation type {rtype!r}; known: {sorted(known)}")
+    for key in ("head", "tail"):
+        value = r[key]
+        if not is_index(value):
+            raise fail(f"{field}.{key}", f"expected an entity index, found {value!r}")
+        if not 0 <= value < len(position_of):
+            raise fail(
+                f"{field}.{key}",
+                f"points at entity {value}, but the document has {len(position_of)} entities",
+            )
+    head, tail = entities[position_of[r["head"]]], entities[position_of[r["tail"]]]
+    if head == tail:
+        raise fail(field, f"self-relation: head and tail are both entity {r['head']}")
+    return Relation(head, tail, rtype)
+
+
+def _parse_relations(
+    raw_relations: object,
+    entities: Sequence[Entity],
+    position_of: Sequence[int],
+    checks: _Checks,
+) -> list[Relation]:
+    """The distinct relations; raw heads and tails index the raw entities."""
+    if not isinstance(raw_relations, list):
+        raise checks.fail("relations", "expected a list")
+    relations: list[Relation] = []
+    seen: dict[Relation, int] = {}
+    for r_index, r in enumerate(raw_relations):
+        field = f"relations[{r_index}]"
+        relation = _parse_relation(r, field, entities, position_of, checks)
+        if relation in seen:
+            checks.merged.append(f"document {checks.index} {field} = relations[{seen[relation]}]")
+            continue
+        seen[relation] = r_index
+        relations.append(relation)
+    return relations
 
 
 def write_documents(documents: Iterable[Document], path: str | Path) -> None:

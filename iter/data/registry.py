@@ -1,7 +1,8 @@
 """What the project knows about each dataset: files, types, nesting depth, metric, splits.
 
-The facts live in ``configs/dataset/<name>.yaml`` (one place); :class:`DatasetSpec` is their
-typed, validated form, built from the composed Hydra config.
+The facts live in ``configs/dataset/<name>.yaml`` (one place; what most datasets share, the
+defaults below, in ``configs/dataset/base.yaml``); :class:`DatasetSpec` is their typed,
+validated form, built from the composed Hydra config.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 
 from iter.data.document import Document
 from iter.data.reader import read_documents
-from iter.tasks import AVERAGES, TASKS
 from iter.errors import ConfigError, DatasetFormatError
+from iter.tasks import AVERAGES, TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ class DatasetSpec:
 
     def path(self, split: str) -> Path:
         if split not in self.files:
-            raise ConfigError(f"dataset {self.name} has no split {split!r}; splits: {list(self.files)}")
+            raise ConfigError(
+                f"dataset {self.name} has no split {split!r}; splits: {list(self.files)}"
+            )
         return Path(self.data_dir) / self.files[split]
 
     def read(self, split: str) -> list[Document]:
@@ -116,13 +119,20 @@ def compose_config(overrides: Sequence[str] = (), config_name: str = "train"):
     """The composed Hydra config, as ``train.py`` would see it (for scripts and tests)."""
     from hydra import compose, initialize_config_dir
 
+    import iter.config  # noqa: F401  (registers the resolvers the configs use)
+
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name=config_name, overrides=list(overrides))
 
 
+def dataset_names() -> list[str]:
+    """The registered datasets: ``configs/dataset/<name>.yaml``, less the shared ``base``."""
+    return sorted(p.stem for p in (CONFIG_DIR / "dataset").glob("*.yaml") if p.stem != "base")
+
+
 def load_dataset_spec(name: str, overrides: Sequence[str] = ()) -> DatasetSpec:
     """The spec of a registered dataset (``configs/dataset/<name>.yaml``)."""
-    available = sorted(p.stem for p in (CONFIG_DIR / "dataset").glob("*.yaml"))
+    available = dataset_names()
     if name not in available:
         raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(available)}")
     cfg = compose_config([f"dataset={name}", *overrides])

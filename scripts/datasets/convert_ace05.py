@@ -37,16 +37,12 @@ if __package__ in (None, ""):
     # Run as a file: make the repository root importable so ``scripts.datasets`` resolves.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from iter.data.reader import parse_documents
+from iter.data.reader import is_index, parse_documents
 from scripts.datasets.common import (
     SourceFormatError,
     run_cli,
     write_json_atomic,
 )
-
-
-def _is_index(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class _Fail:
@@ -78,8 +74,72 @@ def _per_sentence(
     return value
 
 
-def convert_ace05_document(raw: object, source: str | Path, line: int) -> list[dict]:
-    """Split one DyGIE document into sentence documents with sentence-local offsets."""
+def _sentence_entities(
+    items: list[object], s_index: int, offset: int, length: int, fail: _Fail
+) -> tuple[list[dict], dict[tuple[int, int], int]]:
+    """One sentence's entities with sentence-local offsets, and the entity index at each span."""
+    entities: list[dict] = []
+    # Relations name their arguments by span; the first entity with that span is the one.
+    entity_at: dict[tuple[int, int], int] = {}
+    for e_index, item in enumerate(items):
+        field = f"ner[{s_index}][{e_index}]"
+        if (
+            not isinstance(item, list)
+            or len(item) != 3
+            or not (is_index(item[0]) and is_index(item[1]))
+            or not isinstance(item[2], str)
+            or not item[2]
+        ):
+            raise fail(field, f"expected [start, end_inclusive, type], found {item!r}")
+        start, end = item[0] - offset, item[1] - offset + 1
+        if start < 0 or end > length or end <= start:
+            raise fail(
+                field,
+                f"span [{item[0]}, {item[1]}] is not inside sentence {s_index} "
+                f"(document tokens {offset}..{offset + length - 1})",
+            )
+        entity_at.setdefault((start, end), len(entities))
+        entities.append({"type": item[2], "start": start, "end": end})
+    return entities, entity_at
+
+
+def _sentence_relations(
+    items: list[object],
+    s_index: int,
+    offset: int,
+    entity_at: dict[tuple[int, int], int],
+    fail: _Fail,
+) -> list[dict]:
+    """One sentence's relations, their arguments found among its entities by span."""
+    links: list[dict] = []
+    for r_index, item in enumerate(items):
+        field = f"relations[{s_index}][{r_index}]"
+        if (
+            not isinstance(item, list)
+            or len(item) != 5
+            or not all(is_index(v) for v in item[:4])
+            or not isinstance(item[4], str)
+            or not item[4]
+        ):
+            raise fail(field, f"expected [h_start, h_end, t_start, t_end, type], found {item!r}")
+        ends = []
+        for role, (start, end) in (("head", item[0:2]), ("tail", item[2:4])):
+            span = (start - offset, end - offset + 1)
+            if span not in entity_at:
+                raise fail(
+                    field,
+                    f"{role} span [{start}, {end}] is not an entity of sentence {s_index}",
+                )
+            ends.append(entity_at[span])
+        links.append({"type": item[4], "head": ends[0], "tail": ends[1]})
+    return links
+
+
+def _checked_document(
+    raw: object, source: str | Path, line: int
+) -> tuple[str, list[list[str]], list[list[object]], list[list[object]], _Fail]:
+    """The document's key, sentences and per-sentence ner and relations lists, once their
+    shapes are checked, and the error builder that names the document."""
     fail = _Fail(source, line, None)
     if not isinstance(raw, dict):
         raise fail(None, f"expected an object, found {type(raw).__name__}")
@@ -94,59 +154,18 @@ def convert_ace05_document(raw: object, source: str | Path, line: int) -> list[d
         raise fail("sentences", "expected a list of sentences, each a list of strings")
     ner = _per_sentence(raw, "ner", len(sentences), fail, required=True)
     relations = _per_sentence(raw, "relations", len(sentences), fail, required=False)
+    return doc_key, sentences, ner, relations, fail
 
+
+def convert_ace05_document(raw: object, source: str | Path, line: int) -> list[dict]:
+    """Split one DyGIE document into sentence documents with sentence-local offsets."""
+    doc_key, sentences, ner, relations, fail = _checked_document(raw, source, line)
     out: list[dict] = []
     offset = 0
     for s_index, tokens in enumerate(sentences):
-        length = len(tokens)
-        entities: list[dict] = []
-        # Relations name their arguments by span; the first entity with that span is the one.
-        entity_at: dict[tuple[int, int], int] = {}
-        for e_index, item in enumerate(ner[s_index]):
-            field = f"ner[{s_index}][{e_index}]"
-            if (
-                not isinstance(item, list)
-                or len(item) != 3
-                or not (_is_index(item[0]) and _is_index(item[1]))
-                or not isinstance(item[2], str)
-                or not item[2]
-            ):
-                raise fail(field, f"expected [start, end_inclusive, type], found {item!r}")
-            start, end = item[0] - offset, item[1] - offset + 1
-            if start < 0 or end > length or end <= start:
-                raise fail(
-                    field,
-                    f"span [{item[0]}, {item[1]}] is not inside sentence {s_index} "
-                    f"(document tokens {offset}..{offset + length - 1})",
-                )
-            entity_at.setdefault((start, end), len(entities))
-            entities.append({"type": item[2], "start": start, "end": end})
-
-        links: list[dict] = []
-        for r_index, item in enumerate(relations[s_index]):
-            field = f"relations[{s_index}][{r_index}]"
-            if (
-                not isinstance(item, list)
-                or len(item) != 5
-                or not all(_is_index(v) for v in item[:4])
-                or not isinstance(item[4], str)
-                or not item[4]
-            ):
-                raise fail(
-                    field, f"expected [h_start, h_end, t_start, t_end, type], found {item!r}"
-                )
-            ends = []
-            for role, (start, end) in (("head", item[0:2]), ("tail", item[2:4])):
-                span = (start - offset, end - offset + 1)
-                if span not in entity_at:
-                    raise fail(
-                        field,
-                        f"{role} span [{start}, {end}] is not an entity of sentence {s_index}",
-                    )
-                ends.append(entity_at[span])
-            links.append({"type": item[4], "head": ends[0], "tail": ends[1]})
-
-        offset += length
+        entities, entity_at = _sentence_entities(ner[s_index], s_index, offset, len(tokens), fail)
+        links = _sentence_relations(relations[s_index], s_index, offset, entity_at, fail)
+        offset += len(tokens)
         if not tokens:
             # The common format has no empty documents, and an empty sentence carries nothing.
             continue

@@ -79,6 +79,10 @@ def _check_tag(tag: str, path: Path, line: int) -> None:
         )
 
 
+# A sentence is a list of (token, tag, line number) rows; a document, a list of sentences.
+_Sentence = list[tuple[str, str, int]]
+
+
 def convert_conll03(path: str | Path, key_prefix: str | None = None) -> list[dict]:
     """Read one CoNLL-2003 column file and return its sentences in the common format.
 
@@ -90,29 +94,28 @@ def convert_conll03(path: str | Path, key_prefix: str | None = None) -> list[dic
         raise SourceFormatError(path, "file not found")
     if key_prefix is None:
         key_prefix = SPLIT_OF_FILE.get(path.name, path.name)
-
-    # Group lines into documents of sentences of (token, tag, line number) rows.
-    documents: list[list[list[tuple[str, str, int]]]] = []
-    document: list[list[tuple[str, str, int]]] = []
-    sentence: list[tuple[str, str, int]] = []
     with path.open(encoding="utf-8") as handle:
         try:
             lines = list(handle)
         except UnicodeDecodeError as err:
             raise SourceFormatError(path, f"not valid UTF-8: {err.reason}") from None
+    return _sentence_documents(_group_lines(lines, path), key_prefix)
+
+
+def _group_lines(lines: Sequence[str], path: Path) -> list[list[_Sentence]]:
+    """Group the column lines into documents of sentences, checking each tag."""
+    documents: list[list[_Sentence]] = []
+    document: list[_Sentence] = []
+    sentence: _Sentence = []
     for number, raw_line in enumerate(lines, start=1):
         columns = raw_line.split()
-        if not columns:
+        if not columns or columns[0] == DOCSTART:
+            # A blank line closes the sentence; a -DOCSTART-, a separator wherever it stands,
+            # closes the sentence and the document before it.
             if sentence:
                 document.append(sentence)
                 sentence = []
-            continue
-        if columns[0] == DOCSTART:
-            # A separator wherever it stands: close the sentence and the document before it.
-            if sentence:
-                document.append(sentence)
-                sentence = []
-            if document:
+            if columns and document:
                 documents.append(document)
                 document = []
             continue
@@ -130,7 +133,11 @@ def convert_conll03(path: str | Path, key_prefix: str | None = None) -> list[dic
         document.append(sentence)
     if document:
         documents.append(document)
+    return documents
 
+
+def _sentence_documents(documents: Sequence[Sequence[_Sentence]], key_prefix: str) -> list[dict]:
+    """One common-format document per sentence, keyed by its source document."""
     out: list[dict] = []
     for doc_number, doc_sentences in enumerate(documents):
         for sentence_index, rows in enumerate(doc_sentences):

@@ -23,17 +23,12 @@ if __package__ in (None, ""):
     # Run as a file: make the repository root importable so ``scripts.datasets`` resolves.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from iter.data.reader import parse_documents
+from iter.data.reader import is_index, parse_documents
 from scripts.datasets.common import (
     SourceFormatError,
     run_cli,
     write_json_atomic,
 )
-
-
-def _is_index(value: object) -> bool:
-    # bool is an int subclass, but True/False as a token index is certainly a data error.
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def convert_genia_documents(data: object, source: str | Path) -> list[dict]:
@@ -69,7 +64,7 @@ def convert_genia_documents(data: object, source: str | Path) -> list[dict]:
             index, etype = mention["index"], mention["type"]
             if not isinstance(etype, str) or not etype:
                 raise fail(f"{field}.type", f"expected a non-empty string, found {etype!r}")
-            if not isinstance(index, list) or not index or not all(_is_index(i) for i in index):
+            if not isinstance(index, list) or not index or not all(is_index(i) for i in index):
                 raise fail(
                     f"{field}.index", f"expected a non-empty list of integers, found {index!r}"
                 )

@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -38,6 +39,7 @@ if __package__ in (None, ""):
 
 from iter.data.document import Document
 from iter.data.reader import parse_documents, read_documents
+from iter.data.registry import load_dataset_spec
 from iter.errors import DatasetFormatError, IterError
 from scripts.datasets.common import (
     atomic_path,
@@ -77,7 +79,6 @@ class DatasetSpec:
     name: str
     parts: tuple[Part, ...]
     base_url: str | None  # None: no reliable public download, a mirror is required
-    flat: bool = False  # entity spans never overlap: the reader checks that too
     # The targets whose totals are printed; ADE's folds are all the same sentences shuffled,
     # so summing all of them would count each sentence ten times.
     counted: tuple[str, ...] = ()
@@ -86,6 +87,17 @@ class DatasetSpec:
     @property
     def counted_targets(self) -> tuple[str, ...]:
         return self.counted or tuple(part.target for part in self.parts)
+
+    @property
+    def flat(self) -> bool:
+        """Whether entity spans never overlap, which the reader then checks too: nesting depth
+        1 in ``configs/dataset/<name>.yaml``, the one place that states it."""
+        return _nesting_depth(self.name) == 1
+
+
+@cache
+def _nesting_depth(name: str) -> int:
+    return load_dataset_spec(name).nesting_depth
 
 
 def _conll03_part(source: str, split: str) -> Part:
@@ -96,7 +108,7 @@ _SPLITS = ("train", "dev", "test")
 
 DATASETS: dict[str, DatasetSpec] = {
     "conll04": DatasetSpec(
-        "conll04", tuple(Part(f"{s}.json", f"{s}.json") for s in _SPLITS), CONLL04_URL, flat=True
+        "conll04", tuple(Part(f"{s}.json", f"{s}.json") for s in _SPLITS), CONLL04_URL
     ),
     "scierc": DatasetSpec(
         "scierc", tuple(Part(f"{s}.json", f"{s}.json") for s in _SPLITS), SCIERC_URL
@@ -119,7 +131,6 @@ DATASETS: dict[str, DatasetSpec] = {
             _conll03_part("eng.testb", "test"),
         ),
         None,
-        flat=True,
     ),
     "genia": DatasetSpec(
         "genia",

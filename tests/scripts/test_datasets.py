@@ -20,6 +20,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from iter.data.reader import read_documents  # noqa: E402
+from iter.data.registry import dataset_names, load_dataset_spec  # noqa: E402
 from iter.errors import DatasetFormatError  # noqa: E402
 from scripts.datasets import fetch  # noqa: E402
 from scripts.datasets.common import SourceFormatError, run_cli  # noqa: E402
@@ -482,6 +483,15 @@ def test_fetch_error_paths_in_process(tmp_path: Path, capsys: pytest.CaptureFixt
     # An unknown dataset name is a usage error (argparse exits with 2 too).
     assert _fetch_in_process("conll05", "--dest", dest) == 2
     assert "unknown dataset" in capsys.readouterr().err
+
+
+def test_fetch_takes_flatness_from_the_dataset_configs() -> None:
+    # configs/dataset/<name>.yaml states the nesting depth; fetch.py does not restate it.
+    assert set(fetch.DATASETS) <= set(dataset_names())
+    for name, spec in fetch.DATASETS.items():
+        assert spec.flat == (load_dataset_spec(name).nesting_depth == 1), name
+    assert fetch.DATASETS["conll04"].flat and fetch.DATASETS["conll03"].flat
+    assert not fetch.DATASETS["scierc"].flat and not fetch.DATASETS["genia"].flat
 
 
 def test_download_failure_names_the_url(tmp_path: Path) -> None:
