@@ -325,7 +325,7 @@ def test_forward_without_labels_returns_each_steps_logits(minilm_tokenizer):
     assert int(output.span_mask.sum()) == sum(len(e) for e in generated.entities) > 0
     if output.link_logits is not None:
         assert output.link_logits.shape[-1] == len(model.config.relation_types)
-    assert "start_logits" in output.keys() and output.to_tuple()[0] is output.start_logits
+    assert "start_logits" in output and output.to_tuple()[0] is output.start_logits
 
     docs = toy_documents()
     encoded, _ = encode_documents(
