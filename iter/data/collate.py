@@ -55,8 +55,12 @@ def collate(rows: Sequence[dict], segment_index: Sequence[int], pad_token_id: in
     for i, r in enumerate(rows):
         start_mask[i, r["start_positions"]] = True
         end_mask[i, r["end_positions"]] = True
-    spans = [list(zip(r["span_starts"], r["span_ends"], r["span_types"], strict=True)) for r in rows]
-    links = [list(zip(r["link_heads"], r["link_tails"], r["link_types"], strict=True)) for r in rows]
+    spans = [
+        list(zip(r["span_starts"], r["span_ends"], r["span_types"], strict=True)) for r in rows
+    ]
+    links = [
+        list(zip(r["link_heads"], r["link_tails"], r["link_types"], strict=True)) for r in rows
+    ]
     width_spans = max((len(s) for s in spans), default=0)
     width_links = max((len(q) for q in links), default=0)
     return Batch(
