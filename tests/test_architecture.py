@@ -160,3 +160,22 @@ def test_no_function_longer_than_a_screen():
                 if lines > LONGEST_FUNCTION:
                     long.append(f"{module}.{node.name} ({lines} lines)")
     assert not long, f"functions over {LONGEST_FUNCTION} lines: {long}"
+
+
+def test_importing_the_package_and_the_command_stays_light():
+    # `iter --help` must answer at once: the facade loads torch only on first use of a model.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, iter, iter.cli.main; "
+        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    import iter
+
+    assert iter.ITERForRelationExtraction.__name__ == "ITERForRelationExtraction"
+    assert "ITERConfig" in dir(iter)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        iter.nothing  # noqa: B018

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 from iter.errors import IterError
-
-T = TypeVar("T")
 
 
 @contextmanager
@@ -26,6 +23,3 @@ def user_errors() -> Iterator[None]:
         sys.exit(130)
 
 
-def run_with_user_errors(function: Callable[[], T]) -> T:
-    with user_errors():
-        return function()
