@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from iter.cli.errors import user_errors
-from iter.config import REPO_ROOT
 from iter.errors import IterError
 
 
@@ -102,9 +100,10 @@ def predict_command(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "train":
-        # Training is Hydra's: run train.py itself so its config search path and run folders
-        # behave exactly as documented.
-        os.execv(sys.executable, [sys.executable, str(REPO_ROOT / "train.py"), *argv[1:]])
+        from iter.cli.train import main as train_main
+
+        train_main(argv[1:])
+        return
     if argv and argv[0] == "evaluate":
         from iter.cli.evaluate import main as evaluate_main
 

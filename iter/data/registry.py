@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from iter.config import config_dir
 from iter.data.document import Document
 from iter.data.reader import read_documents
 from iter.errors import ConfigError, DatasetFormatError
@@ -19,7 +20,7 @@ from iter.tasks import AVERAGES, TASKS
 
 logger = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+CONFIG_DIR = config_dir()
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,6 @@ class DatasetSpec:
 def compose_config(overrides: Sequence[str] = (), config_name: str = "train"):
     """The composed Hydra config, as ``train.py`` would see it (for scripts and tests)."""
     from hydra import compose, initialize_config_dir
-
-    import iter.config  # noqa: F401  (registers the resolvers the configs use)
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name=config_name, overrides=list(overrides))
