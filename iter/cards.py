@@ -1,4 +1,5 @@
-"""Rendering the model card (README.md) that every saved checkpoint carries.
+"""The model card (README.md) that every saved checkpoint carries: its values and sections,
+and rendering them into the template.
 
 The template is the project's spec (``iter/templates/model_card.md``); its ``{placeholders}``
 are filled by name. Some names contain dots (``{torch.version}``), so this is plain
@@ -11,6 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from importlib import resources
+from typing import TYPE_CHECKING
+
+from iter.tasks import TASK_LABELS, TASKS
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from iter.data.registry import DatasetSpec
+    from iter.modeling.model import ITERForRelationExtraction
 
 TEMPLATE = "model_card.md"
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
@@ -42,3 +52,50 @@ def render_card(values: Mapping[str, object], extra_sections: str = "") -> str:
     if extra_sections:
         text = text.rstrip("\n") + "\n\n" + extra_sections.strip("\n") + "\n"
     return text
+
+
+def card_values(
+    cfg: DictConfig, spec: DatasetSpec, model: ITERForRelationExtraction, f1: float, env: Mapping
+) -> dict[str, object]:
+    """The template's placeholders for a model trained by ``cfg`` on ``spec``."""
+    from iter.modeling.encoder import public_encoder_name
+
+    precision = cfg.trainer.precision
+    return {
+        "base_model_name": public_encoder_name(cfg.model.transformer),
+        "dataset": spec.name,
+        "model_name": cfg.model.name,
+        "f1": f"{100 * f1:.2f}",
+        "model_class": type(model).__name__,
+        "seed": cfg.seed,
+        "config": spec.name,
+        "torch.version": env["torch"],
+        "torch.cuda": env["cuda"],
+        "torch.precision": precision,
+        "gpu": env["gpu"] or f"CPU ({env['torch_threads']} threads)",
+        "precision_command": {"bf16": " --use_bfloat16", "fp16": " trainer.precision=fp16"}.get(
+            precision, ""
+        ),
+    }
+
+
+def card_details(
+    command: str, env: Mapping, dev: Mapping | None, test: Mapping | None, best_epoch: int
+) -> str:
+    """The section on this run: its command, checkpoint epoch, versions and scores."""
+    lines = ["### This run", "", "Exact command:", "", "```shell", command, "```", ""]
+    lines.append(
+        f"Checkpoint from epoch {best_epoch}; git commit `{env['git_commit']}`"
+        f"{' (uncommitted changes)' if env['git_dirty'] else ''}; "
+        f"transformers {env['transformers']}, Python {env['python']}."
+    )
+    for title, scores in (("dev", dev), ("test", test)):
+        if scores:
+            lines += ["", f"| {title} | P | R | F1 |", "|---|---|---|---|"]
+            for task in TASKS:
+                micro = scores[task]["micro"]
+                lines.append(
+                    f"| {TASK_LABELS[task]} (micro) | {100 * micro['precision']:.2f} | "
+                    f"{100 * micro['recall']:.2f} | {100 * micro['f1']:.2f} |"
+                )
+    return "\n".join(lines)

@@ -218,7 +218,7 @@ class SweepCheckCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from iter.cli.errors import user_errors
-        from iter.training.run import check_same_configuration
+        from iter.training.run_folder import check_same_configuration
 
         with user_errors():
             for run_dir, job in sweep_job_configs(config):

@@ -46,3 +46,40 @@ def test_missing_value_is_an_error():
     del values["seed"]
     with pytest.raises(KeyError, match="seed"):
         render_card(values)
+
+
+def test_a_runs_values_and_details_fill_the_template():
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from iter.cards import card_details, card_values
+    from iter.tasks import TASKS
+
+    cfg = OmegaConf.create(
+        {"seed": 3, "trainer": {"precision": "bf16"},
+         "model": {"transformer": "minilm", "name": "minilm"}}
+    )  # fmt: skip
+    env = {
+        "torch": "2.13.0",
+        "cuda": "none",
+        "gpu": None,
+        "torch_threads": 4,
+        "git_commit": "abc123",
+        "git_dirty": True,
+        "transformers": "5.0",
+        "python": "3.11",
+    }
+
+    class ITERForRelationExtraction:  # only its class name goes on the card
+        pass
+
+    spec = SimpleNamespace(name="conll04")
+    values = card_values(cfg, spec, ITERForRelationExtraction(), 0.6123, env)
+    assert values == {**VALUES, "gpu": "CPU (4 threads)"}
+    dev = {task: {"micro": {"precision": 0.5, "recall": 0.25, "f1": 1 / 3}} for task in TASKS}
+    details = card_details("python3 train.py seed=3", env, dev, None, 2)
+    assert "Checkpoint from epoch 2; git commit `abc123` (uncommitted changes)" in details
+    assert "| NER (micro) | 50.00 | 25.00 | 33.33 |" in details and "| test |" not in details
+    card = render_card(values, details)
+    assert not PLACEHOLDER.search(card) and "python3 train.py seed=3" in card

@@ -179,7 +179,7 @@ def test_sweep_over_runs_of_another_configuration_is_refused_before_launch(tmp_p
 def test_rerun_finds_finished_interrupted_and_conflicting_runs(tmp_path):
     from omegaconf import OmegaConf
 
-    from iter.training.run import earlier_run
+    from iter.training.run_folder import earlier_run
     from iter.training.trainer import STATE_FILE
 
     cfg = OmegaConf.create({"seed": 1, "trainer": {"encoder_lr": 5e-5}, "command": "a"})

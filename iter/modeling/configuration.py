@@ -16,6 +16,12 @@ from iter.modeling.link_context import LINK_CONTEXTS
 SPAN_OBJECTIVES = ("softmax", "sigmoid")
 LINK_PAIRS = ("dense", "gold")
 LOSS_REDUCTIONS = ("sum", "batch", "mean")
+# How ``generate`` decodes without masks. "words" (ours): spans start and end at word
+# boundaries, a span is never linked to itself, symmetric relations are emitted once.
+# "authors": as the authors' ``generate`` (checkpoints saved by their code are loaded with
+# it): every non-padding sub-word (special tokens included) may start and end a span, every
+# ordered pair of spans is scored, a span with itself included, and nothing is de-duplicated.
+DECODINGS = ("words", "authors")
 
 
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
@@ -68,6 +74,7 @@ class ITERConfig(PretrainedConfig):
         base_model_name: str | None = None,
         dataset: str | None = None,
         initializer_range: float = 0.02,
+        decoding: str = "words",
         **kwargs,
     ) -> None:
         unknown_symmetric = set(symmetric_relation_types) - set(relation_types)
@@ -121,12 +128,18 @@ class ITERConfig(PretrainedConfig):
         self.base_model_name = base_model_name
         self.dataset = dataset
         self.initializer_range = initializer_range
+        self.decoding = _choice("decoding", decoding, DECODINGS)
         super().__init__(**kwargs)
 
     @property
     def pair_d_ff(self) -> int:
         """Inner width of the span and link heads."""
         return self.d_ff * (2 if self.double_pair_width else 1)
+
+    @property
+    def authors_decoding(self) -> bool:
+        """Decoding as the authors' ``generate`` does (see :data:`DECODINGS`)."""
+        return self.decoding == "authors"
 
     @property
     def has_none_class(self) -> bool:

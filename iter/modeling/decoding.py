@@ -5,7 +5,9 @@ flat data (a softmax over "no span" at logit 0 and the types) when the log-sum-e
 type logits is > 0; nested data (a NONE class per pair) when a type beats NONE; the
 sigmoid objective when the best type logit is > 0. The type is the best one. A link fires
 for every relation type whose probability exceeds the threshold. Symmetric relation types are
-emitted once per unordered pair, with the larger probability of the two directions.
+emitted once per unordered pair, with the larger probability of the two directions, and a span
+is not linked to itself, unless the model decodes as the authors' code does
+(``ITERConfig.decoding == "authors"``: self-links kept, no symmetric types).
 """
 
 from __future__ import annotations
@@ -97,12 +99,14 @@ def decode_links(
     symmetric: torch.Tensor | None,
     threshold: float,
     sentences: list[SentenceDecoding],
+    self_links: bool = False,
 ) -> None:
     """Adds the links that fire in logits [B, S, S, R] to ``sentences`` (in place).
 
     ``span_mask`` [B, S] marks the slots that hold spans, as :func:`decode_spans` returns it;
     a single sentence has no padding slots, so its mask is not consulted. ``symmetric`` [R]
-    marks the symmetric relation types (None: there are none).
+    marks the symmetric relation types (None: there are none). ``self_links``: keep the links
+    of a span to itself (the authors' decoding) rather than dropping them.
     """
     probs = torch.sigmoid(link_logits.float())
     width = probs.size(1)
@@ -124,7 +128,7 @@ def decode_links(
         rest, r = divmod(flat, relations)
         rest, t = divmod(rest, width)
         bi, h = divmod(rest, width)
-        if h != t:  # a span is not linked to itself
+        if self_links or h != t:  # by default a span is not linked to itself
             sentences[bi].links.append((h, t, r, p))
 
 

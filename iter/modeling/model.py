@@ -17,6 +17,7 @@ from transformers.utils import ModelOutput
 
 from iter.errors import ConfigError
 from iter.inference.text import TextPrediction, predict_texts
+from iter.modeling.authors import load_authors_checkpoint, read_authors_config
 from iter.modeling.candidates import SpanCandidates, candidate_pairs, pair_keys
 from iter.modeling.configuration import ITERConfig
 from iter.modeling.decoding import (
@@ -68,7 +69,8 @@ class ITERLogits(ModelOutput):
     pairs ``span_pairs`` [P, 3] (batch, start, end inclusive), C = entity types (and NONE on
     nested data). spans [B, S, 3] (start, end, type) emitted, valid where span_mask [B, S].
     link_logits [B, S, S, R] for (head, tail) pairs of emitted spans, -inf for invalid pairs;
-    None without relation types or with fewer than two spans.
+    None without relation types or with fewer than two spans (one, with the authors'
+    decoding, which scores a span with itself).
     """
 
     start_logits: torch.Tensor | None = None
@@ -220,9 +222,19 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *args, **kwargs):
-        """Load a saved model and, when the folder has one, its tokenizer (``model.tokenizer``)."""
+        """Load a saved model and, when the folder has one, its tokenizer (``model.tokenizer``).
+
+        A folder (or hub id) saved by the authors' code is converted on the fly
+        (:mod:`iter.modeling.authors`) and decodes as their ``generate`` does.
+        """
         from transformers import AutoTokenizer
 
+        authors_config = read_authors_config(pretrained_model_name_or_path, kwargs)
+        if authors_config is not None:
+            return load_authors_checkpoint(
+                cls, super().from_pretrained, pretrained_model_name_or_path, authors_config,
+                issubclass(cls, ITER), *args, **kwargs,
+            )  # fmt: skip
         model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         try:
             model.tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path)
@@ -293,7 +305,8 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         [B, S, 2].
 
         With ``span_mask`` [B, S] only the pairs of two different real spans are scored; the
-        others (padding slots, a span with itself) get -inf, i.e. never fire.
+        others (padding slots, a span with itself) get -inf, i.e. never fire. The authors'
+        decoding (``config.decoding == "authors"``) also scores a span with itself.
         """
         assert self.link_head is not None
         if self.link_type_embedding is not None and spans.size(-1) < 3:
@@ -303,7 +316,8 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         batch, width, features = head_proj.shape
         if span_mask is not None:
             valid = span_mask[:, :, None] & span_mask[:, None, :]
-            valid &= ~torch.eye(width, dtype=torch.bool, device=valid.device)
+            if not self.config.authors_decoding:
+                valid &= ~torch.eye(width, dtype=torch.bool, device=valid.device)
             return self._pairwise_link_logits(hidden, spans, head_proj, tail_proj, valid)
         if self.link_head.context is not None:
             # Every pair has its own context, so pairs are scored as a flat list.
@@ -409,6 +423,10 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
     def _boundary_masks(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.config.authors_decoding:
+            # As the authors' generate: any non-padding sub-word may start or end a span.
+            positions = attention_mask.bool()
+            return positions, positions.clone()
         if self._tokenizer is None:
             raise ValueError(
                 "without start_mask/end_mask the model reads word boundaries off the tokens "
@@ -614,8 +632,9 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             span_logits, pairs, input_ids.size(0), self.span_decision
         )
         link_logits = None
-        # A link needs two spans in one sentence.
-        if self.link_head is not None and spans.size(1) > 1:
+        # A link needs two spans in one sentence (one where a span may link to itself).
+        fewest = 1 if self.config.authors_decoding else 2
+        if self.link_head is not None and spans.size(1) >= fewest:
             link_logits = self.link_logits(hidden, spans, span_mask)
         dense_starts, pair_table = None, None
         if for_output:
@@ -647,13 +666,16 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             input_ids, attention_mask, start_mask, end_mask, for_output=False
         )
         if logits.link_logits is not None:
+            authors = self.config.authors_decoding
             symmetric = (
                 self.symmetric_relation_mask(logits.link_logits.device)
-                if self.config.symmetric_relation_types
+                if self.config.symmetric_relation_types and not authors
                 else None
             )
             threshold = self.config.link_threshold if link_threshold is None else link_threshold
-            decode_links(logits.link_logits, logits.span_mask, symmetric, threshold, sentences)
+            decode_links(
+                logits.link_logits, logits.span_mask, symmetric, threshold, sentences, authors
+            )
         return sentences
 
     @torch.no_grad()
@@ -669,7 +691,8 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
 
         Without ``start_mask``/``end_mask`` the word boundaries are read off the tokens
         (WordPiece ``##``, SentencePiece ``▁`` and byte-level ``Ġ`` conventions), so spans
-        never start or end inside a word.
+        never start or end inside a word; a model with ``config.decoding == "authors"`` (a
+        checkpoint of the authors' code) uses every non-padding sub-word instead, as theirs.
         """
         if self._tokenizer is None:
             raise ValueError(

@@ -1,4 +1,4 @@
-"""Saving checkpoints atomically, each with its rendered model card."""
+"""Saving checkpoints atomically, each with its model card (rendered by :mod:`iter.cards`)."""
 
 from __future__ import annotations
 
@@ -36,17 +36,21 @@ def write_text_atomic(path: Path, text: str) -> None:
 def save_checkpoint(
     model: ITERForRelationExtraction,
     directory: Path,
-    card_values: Mapping[str, object],
-    card_extra: str,
+    values: Mapping[str, object],
+    details: str,
     info: Mapping[str, object],
 ) -> None:
-    """Model, tokenizer, card and training info, written aside and then moved in place."""
+    """Model, tokenizer, card and training info, written aside and then moved in place.
+
+    ``values`` fill the card's template and ``details`` is its section on this run
+    (:func:`iter.cards.card_values` and :func:`iter.cards.card_details`).
+    """
     tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
         model.save_pretrained(tmp)
-        (tmp / CARD_FILE).write_text(render_card(card_values, card_extra), encoding="utf-8")
+        (tmp / CARD_FILE).write_text(render_card(values, details), encoding="utf-8")
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
     except BaseException:
         # The previous checkpoint stays as it was; the partial copy goes.
@@ -57,10 +61,10 @@ def save_checkpoint(
 
 def update_card(
     directory: Path,
-    card_values: Mapping[str, object],
-    card_extra: str,
+    values: Mapping[str, object],
+    details: str,
     info: Mapping[str, object],
 ) -> None:
     """Re-render the card and info of a saved checkpoint (e.g. once test scores exist)."""
-    write_text_atomic(directory / CARD_FILE, render_card(card_values, card_extra))
+    write_text_atomic(directory / CARD_FILE, render_card(values, details))
     write_text_atomic(directory / INFO_FILE, json.dumps(info, indent=2, default=str))

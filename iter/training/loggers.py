@@ -10,7 +10,7 @@ from iter.errors import ConfigError
 
 
 class NullLogger:
-    run_dir: Path | None = None
+    """Logs nothing: the logger of runs without W&B and of every rank but 0."""
 
     def log(self, values: Mapping[str, float], step: int | None = None) -> None:
         pass
@@ -53,7 +53,6 @@ class WandbLogger(NullLogger):
             reinit="finish_previous",
             settings=wandb.Settings(silent=True, console="off"),
         )
-        self.run_dir = Path(self._run.dir).parent if self._run is not None else None
 
     def log(self, values: Mapping[str, float], step: int | None = None) -> None:
         self._run.log(dict(values), step=step)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from iter.modeling.model import ITERForRelationExtraction
 
@@ -20,7 +20,8 @@ def build_optimizer(
     encoder_weight_decay: float,
     head_weight_decay: float,
 ) -> torch.optim.AdamW:
-    """Four groups: encoder / heads, each with and without weight decay (in that order)."""
+    """Four groups: encoder / heads, each with and without weight decay (in that order),
+    named ``encoder``, ``encoder_no_decay``, ``heads`` and ``heads_no_decay``."""
     groups: dict[tuple[str, bool], list[torch.nn.Parameter]] = {
         ("encoder", True): [],
         ("encoder", False): [],
@@ -88,3 +89,10 @@ def build_scheduler(
         for group in optimizer.param_groups
     ]
     return LambdaLR(optimizer, lambdas)
+
+
+def current_lr(scheduler: LRScheduler, name: str) -> float:
+    """The learning rate ``scheduler`` last set for the parameter group called ``name``."""
+    groups = scheduler.optimizer.param_groups
+    (index,) = [i for i, group in enumerate(groups) if group.get("name") == name]
+    return scheduler.get_last_lr()[index]

@@ -13,13 +13,16 @@ import random
 import shlex
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from iter.cards import card_details, card_values
+from iter.data.document import Document
 from iter.data.encoding import encode_documents
 from iter.data.registry import DatasetSpec
 from iter.errors import ConfigError
@@ -33,12 +36,17 @@ from iter.runtime.distributed import (
     init_distributed,
     shutdown,
 )
-from iter.runtime.precision import device_description, resolve_device, resolve_precision
-from iter.tasks import TASK_LABELS, TASKS
+from iter.runtime.precision import (
+    Precision,
+    device_description,
+    resolve_device,
+    resolve_precision,
+)
 from iter.training.checkpoint import save_checkpoint, update_card
 from iter.training.environment import run_environment
 from iter.training.loggers import NullLogger, build_logger
-from iter.training.trainer import STATE_FILE, Trainer, TrainerSettings
+from iter.training.run_folder import RunFolderLock, earlier_run, find_resume_state
+from iter.training.trainer import STATE_FILE, Trainer, TrainerSettings, TrainerState
 
 logger = logging.getLogger(__name__)
 
@@ -100,49 +108,6 @@ def effective_max_length(model: ITERForRelationExtraction, requested: int) -> in
     return requested
 
 
-def card_values(
-    cfg: DictConfig, spec: DatasetSpec, model: ITERForRelationExtraction, f1: float, env: Mapping
-) -> dict[str, object]:
-    precision = cfg.trainer.precision
-    return {
-        "base_model_name": public_encoder_name(cfg.model.transformer),
-        "dataset": spec.name,
-        "model_name": cfg.model.name,
-        "f1": f"{100 * f1:.2f}",
-        "model_class": type(model).__name__,
-        "seed": cfg.seed,
-        "config": spec.name,
-        "torch.version": env["torch"],
-        "torch.cuda": env["cuda"],
-        "torch.precision": precision,
-        "gpu": env["gpu"] or f"CPU ({env['torch_threads']} threads)",
-        "precision_command": {"bf16": " --use_bfloat16", "fp16": " trainer.precision=fp16"}.get(
-            precision, ""
-        ),
-    }
-
-
-def card_details(
-    command: str, env: Mapping, dev: Mapping | None, test: Mapping | None, best_epoch: int
-) -> str:
-    lines = ["### This run", "", "Exact command:", "", "```shell", command, "```", ""]
-    lines.append(
-        f"Checkpoint from epoch {best_epoch}; git commit `{env['git_commit']}`"
-        f"{' (uncommitted changes)' if env['git_dirty'] else ''}; "
-        f"transformers {env['transformers']}, Python {env['python']}."
-    )
-    for title, scores in (("dev", dev), ("test", test)):
-        if scores:
-            lines += ["", f"| {title} | P | R | F1 |", "|---|---|---|---|"]
-            for task in TASKS:
-                micro = scores[task]["micro"]
-                lines.append(
-                    f"| {TASK_LABELS[task]} (micro) | {100 * micro['precision']:.2f} | "
-                    f"{100 * micro['recall']:.2f} | {100 * micro['f1']:.2f} |"
-                )
-    return "\n".join(lines)
-
-
 def exact_command() -> str:
     """This job's command line: train.py with the overrides Hydra received."""
     try:
@@ -152,89 +117,6 @@ def exact_command() -> str:
     except ValueError:
         overrides = sys.argv[1:]
     return "python3 train.py " + " ".join(shlex.quote(o) for o in overrides)
-
-
-def find_resume_state(resume: object, run_dir: Path) -> tuple[Path, Path] | None:
-    """(state file, run folder) to resume from, or None for a fresh run."""
-    if resume in (False, None, "false", ""):
-        return None
-    folder = run_dir if resume is True or resume == "true" else Path(str(resume))
-    state = folder / STATE_FILE
-    if not state.is_file():
-        raise ConfigError(f"resume: no {STATE_FILE} in {folder}; nothing to resume")
-    return state, folder
-
-
-# Keys that may differ between two runs of the same experiment.
-_RUN_LOCAL_KEYS = ("command", "resume", "paths")
-
-
-def check_same_configuration(run_dir: Path, cfg: DictConfig) -> bool:
-    """Whether ``run_dir`` holds a run (finished or interrupted); an error if it holds one
-    of another configuration (``command``, ``resume`` and ``paths`` may differ)."""
-    if not (run_dir / "metrics.json").is_file() and not (run_dir / STATE_FILE).is_file():
-        return False
-    config_path = run_dir / "config.yaml"
-    current = OmegaConf.to_container(cfg, resolve=True)
-    stored = OmegaConf.to_container(OmegaConf.load(config_path)) if config_path.is_file() else {}
-    differing = sorted(
-        key
-        for key in set(current) | set(stored)
-        if key not in _RUN_LOCAL_KEYS and current.get(key) != stored.get(key)
-    )
-    if differing:
-        raise ConfigError(
-            f"{run_dir} holds a run with a different configuration (in: "
-            f"{', '.join(differing)}); choose another sweep_name=... or move that folder"
-        )
-    return True
-
-
-def earlier_run(run_dir: Path, cfg: DictConfig) -> tuple[dict | None, bool]:
-    """What a re-run sweep finds in ``run_dir``: (metrics if finished, whether to resume).
-
-    Only a run of the same configuration counts; a different one in the same folder is an
-    error rather than something to overwrite or to mix into a summary.
-    """
-    metrics_path = run_dir / "metrics.json"
-    if not check_same_configuration(run_dir, cfg):
-        return None, False
-    if metrics_path.is_file():
-        logger.info("%s: already finished, skipped (delete metrics.json to train again)", run_dir)
-        print(f"skipped, already finished: {run_dir}")
-        return json.loads(metrics_path.read_text()), False
-    logger.info("%s: interrupted earlier; continuing from its saved state", run_dir)
-    return None, True
-
-
-class RunFolderLock:
-    """An exclusive lock on a run folder, held while a process trains into it.
-
-    An advisory file lock (``filelock``; ``flock`` on Unix): the operating system releases it
-    when its process dies, so the lock file a killed run leaves behind never blocks a resume.
-    Taking it creates nothing but the folder and its ``.lock`` file; a process that finds
-    it held has written nothing into the folder.
-    """
-
-    def __init__(self, run_dir: Path) -> None:
-        from filelock import FileLock
-
-        self.path = Path(run_dir) / ".lock"
-        self._lock = FileLock(str(self.path))
-
-    def acquire(self) -> bool:
-        """Take the lock without waiting; False when another live process holds it."""
-        from filelock import Timeout
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            return False
-        return True
-
-    def release(self) -> None:
-        self._lock.release()
 
 
 def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
@@ -271,6 +153,29 @@ def _train(cfg: DictConfig, run_dir: Path, distributed: DistributedContext) -> d
             lock.release()
 
 
+@dataclass
+class _Run:
+    """The pieces the stages of one run share; the stages fill the later fields in order."""
+
+    cfg: DictConfig
+    folder: Path
+    distributed: DistributedContext
+    spec: DatasetSpec
+    device: torch.device
+    precision: Precision
+    settings: TrainerSettings
+    score: Callable[[EvaluationResult], float]
+    documents: dict[str, list[Document]] = field(default_factory=dict)  # train, dev, test
+    encoded: dict[str, list[dict]] = field(default_factory=dict)  # the same, as model rows
+    env: dict = field(default_factory=dict)
+    command: str = ""
+    name: str = ""
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.folder / BEST_CHECKPOINT
+
+
 def _train_in_folder(
     cfg: DictConfig,
     run_dir: Path,
@@ -284,6 +189,36 @@ def _train_in_folder(
         if interrupted:
             resume = (run_dir / STATE_FILE, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    run = _set_up(cfg, run_dir, distributed)
+    _read_documents(run)
+    model = _build_run_model(run)
+    _encode(run, model)
+    resolved = _describe_run(run)
+    experiment_logger = (
+        build_logger(cfg.logger, run_dir, run.name, resolved)
+        if distributed.is_main
+        else NullLogger()
+    )
+    trainer = Trainer(
+        model,
+        run.settings,
+        run.precision,
+        cfg.seed,
+        run_dir,
+        run.score,
+        _checkpoint_saver(run, model),
+        experiment_logger=experiment_logger,
+        distributed=distributed,
+    )
+    try:
+        return _fit_and_score(run, trainer, resume, experiment_logger)
+    finally:
+        experiment_logger.finish()
+
+
+# ----------------------------------------------------------------------------- stages
+def _set_up(cfg: DictConfig, run_dir: Path, distributed: DistributedContext) -> _Run:
+    """Dataset, device, precision, threads and loop settings; then the seeds."""
     spec = DatasetSpec.from_config(cfg.dataset)
     device = device_for(distributed, resolve_device(cfg.trainer.device))
     precision = resolve_precision(cfg.trainer.precision, device)
@@ -295,163 +230,215 @@ def _train_in_folder(
         metric_average=spec.metric_average,
     )
     seed_everything(cfg.seed, cfg.trainer.deterministic)
+    score = selection_score(spec)
+    return _Run(cfg, run_dir, distributed, spec, device, precision, settings, score)
 
-    train_docs = spec.read_splits(spec.train_splits)
-    dev_docs = spec.read(spec.dev_split)
-    test_docs = spec.read(spec.test_split)
-    if spec.dev_split in spec.train_splits and settings.select_best:
+
+def _read_documents(run: _Run) -> None:
+    spec = run.spec
+    run.documents["train"] = spec.read_splits(spec.train_splits)
+    run.documents["dev"] = spec.read(spec.dev_split)
+    run.documents["test"] = spec.read(spec.test_split)
+    if spec.dev_split in spec.train_splits and run.settings.select_best:
         logger.warning(
             "dev split %r is also trained on: selection on it is optimistic", spec.dev_split
         )
 
-    model = build_model(cfg, spec).to(device)
-    model.config.max_sequence_length = effective_max_length(model, cfg.model.max_length)
-    tokenizer = model.tokenizer
-    if distributed.enabled:
+
+def _build_run_model(run: _Run) -> ITERForRelationExtraction:
+    model = build_model(run.cfg, run.spec).to(run.device)
+    model.config.max_sequence_length = effective_max_length(model, run.cfg.model.max_length)
+    if run.distributed.enabled:
         # Identical initial weights come from rank 0 (DDP); dropout should differ per rank.
-        torch.manual_seed(cfg.seed + distributed.rank)
-    cache_dir = Path(cfg.paths.cache_dir) / "encoded"
-    encoded = {}
+        torch.manual_seed(run.cfg.seed + run.distributed.rank)
+    return model
+
+
+def _encode(run: _Run, model: ITERForRelationExtraction) -> None:
+    """Every split as model rows, from the cache that rank 0 fills before the others read."""
+    distributed = run.distributed
     if not distributed.is_main:
         distributed.barrier()  # rank 0 encodes and fills the cache first; the others read it
-    for name, docs in (("train", train_docs), ("dev", dev_docs), ("test", test_docs)):
-        dataset, report = encode_documents(
-            docs,
-            tokenizer,
-            spec.entity_types,
-            spec.relation_types,
-            model.config.max_sequence_length,
-            cache_dir=cache_dir,
-            source=f"{spec.name}/{name}",
-        )
-        message = report.describe(model.config.max_sequence_length)
-        if message:
-            logger.warning("%s %s: %s", spec.name, name, message)
-        encoded[name] = dataset.to_list()
+    for name in ("train", "dev", "test"):
+        run.encoded[name] = _encode_split(run, model, name)
     if distributed.is_main:
         distributed.barrier()
     logger.info(
         "%s: %d train / %d dev / %d test sentences",
-        spec.name,
-        len(train_docs),
-        len(dev_docs),
-        len(test_docs),
+        run.spec.name,
+        len(run.documents["train"]),
+        len(run.documents["dev"]),
+        len(run.documents["test"]),
     )
 
-    env = run_environment(device)
-    env["seed"] = cfg.seed
-    env["device_description"] = device_description(device)
-    env["world_size"] = distributed.world_size
+
+def _encode_split(run: _Run, model: ITERForRelationExtraction, name: str) -> list[dict]:
+    spec, max_length = run.spec, model.config.max_sequence_length
+    dataset, report = encode_documents(
+        run.documents[name],
+        model.tokenizer,
+        spec.entity_types,
+        spec.relation_types,
+        max_length,
+        cache_dir=Path(run.cfg.paths.cache_dir) / "encoded",
+        source=f"{spec.name}/{name}",
+    )
+    message = report.describe(max_length)
+    if message:
+        logger.warning("%s %s: %s", spec.name, name, message)
+    return dataset.to_list()
+
+
+def _describe_run(run: _Run) -> dict:
+    """The run's environment, command and name; rank 0 writes environment.json and
+    config.yaml. Returns the resolved config."""
+    cfg, distributed = run.cfg, run.distributed
+    run.env = run_environment(run.device)
+    run.env["seed"] = cfg.seed
+    run.env["device_description"] = device_description(run.device)
+    run.env["world_size"] = distributed.world_size
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if distributed.is_main:
-        (run_dir / "environment.json").write_text(json.dumps(env, indent=2))
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
-    command = cfg.get("command") or exact_command()
-    checkpoint_dir = run_dir / BEST_CHECKPOINT
+        (run.folder / "environment.json").write_text(json.dumps(run.env, indent=2))
+        (run.folder / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
+    run.command = cfg.get("command") or exact_command()
     fold = cfg.dataset.get("fold")
     # Cross-validation folds of one seed are separate runs: the fold is in the name.
-    run_name = f"{spec.name}-{cfg.model.name}" + (f"-fold{fold}" if fold is not None else "")
-    run_name += f"-seed{cfg.seed}"
-    experiment_logger = (
-        build_logger(cfg.logger, run_dir, run_name, resolved)
-        if distributed.is_main
-        else NullLogger()
-    )
-    score = selection_score(spec)
+    run.name = f"{run.spec.name}-{cfg.model.name}" + (f"-fold{fold}" if fold is not None else "")
+    run.name += f"-seed{cfg.seed}"
+    return resolved
+
+
+def _checkpoint_saver(
+    run: _Run, model: ITERForRelationExtraction
+) -> Callable[[int, EvaluationResult], None]:
+    """What the trainer calls on a new best dev score: save the checkpoint with its card."""
 
     def on_new_best(epoch: int, result: EvaluationResult) -> None:
-        info = {"epoch": epoch, "dev": result.to_dict(), "environment": env, "command": command}
+        info = {
+            "epoch": epoch,
+            "dev": result.to_dict(),
+            "environment": run.env,
+            "command": run.command,
+        }
         save_checkpoint(
             model,
-            checkpoint_dir,
-            card_values(cfg, spec, model, score(result), env),
-            card_details(command, env, result.to_dict(), None, epoch),
+            run.checkpoint_dir,
+            card_values(run.cfg, run.spec, model, run.score(result), run.env),
+            card_details(run.command, run.env, result.to_dict(), None, epoch),
             info,
         )
 
-    trainer = Trainer(
-        model,
-        settings,
-        precision,
-        cfg.seed,
-        run_dir,
-        score,
-        on_new_best,
-        experiment_logger=experiment_logger,
-        distributed=distributed,
+    return on_new_best
+
+
+def _fit_and_score(
+    run: _Run,
+    trainer: Trainer,
+    resume: tuple[Path, Path] | None,
+    experiment_logger: NullLogger,
+) -> dict:
+    """Train, then score the selected checkpoint; rank 0 writes the results."""
+    state = trainer.fit(
+        run.encoded["train"],
+        run.documents["dev"],
+        run.encoded["dev"],
+        resume_from=resume[0] if resume else None,
     )
-    try:
-        state = trainer.fit(
-            encoded["train"], dev_docs, encoded["dev"], resume_from=resume[0] if resume else None
-        )
-        # Score test with the selected checkpoint, loaded from disk as users will load it
-        # (every rank decodes a share, once rank 0 has finished writing it).
-        distributed.barrier()
-        best = type(model).from_pretrained(checkpoint_dir).to(device)
-        trainer.model = best
-        dev_result = trainer.evaluate(dev_docs, encoded["dev"], desc="dev (best)")
-        test_result = trainer.evaluate(test_docs, encoded["test"], desc="test")
-        if not distributed.is_main:
-            return distributed.broadcast(None)
-        metrics = {
-            "dataset": spec.name,
-            "model": cfg.model.name,
-            "transformer": public_encoder_name(cfg.model.transformer),
-            "seed": cfg.seed,
-            "fold": cfg.dataset.get("fold"),
-            "selection": f"{spec.selection_metric} {spec.metric_average}",
+    best, dev_result, test_result = _score_best(run, trainer)
+    if not run.distributed.is_main:
+        return run.distributed.broadcast(None)
+    metrics = _write_results(run, state, dev_result, test_result)
+    _update_best_card(run, best, state, dev_result, test_result)
+    experiment_logger.summary(
+        {
+            "test/score": run.score(test_result),
+            "dev/score": run.score(dev_result),
+            "test/ner_f1": test_result.ner.micro.f1,
+            "test/re_plus_f1": test_result.re_plus.micro.f1,
             "best_epoch": state.best_epoch,
-            "epochs_trained": state.epoch,
-            "optimizer_steps": state.global_step,
-            "skipped_steps": state.skipped_steps,
-            "dev_score": score(dev_result),
-            "test_score": score(test_result),
-            "history": state.history,
         }
-        write_metrics_json(
-            run_dir / "metrics.json",
-            test_result,
-            extra={
-                **metrics,
-                "dev": dev_result.to_dict(),
-            },
-        )
-        from iter.plots import plot_run
+    )
+    _report(run, state, test_result)
+    return run.distributed.broadcast(metrics)
 
-        plot_run(run_dir)  # curves.png: losses and dev scores per epoch
-        info = {
-            "epoch": state.best_epoch,
-            "dev": dev_result.to_dict(),
-            "test": test_result.to_dict(),
-            "environment": env,
-            "command": command,
-        }
-        update_card(
-            checkpoint_dir,
-            card_values(cfg, spec, best, score(test_result), env),
-            card_details(
-                command, env, dev_result.to_dict(), test_result.to_dict(), state.best_epoch
-            ),
-            info,
-        )
-        experiment_logger.summary(
-            {
-                "test/score": score(test_result),
-                "dev/score": score(dev_result),
-                "test/ner_f1": test_result.ner.micro.f1,
-                "test/re_plus_f1": test_result.re_plus.micro.f1,
-                "best_epoch": state.best_epoch,
-            }
-        )
-        report = format_report(
-            test_result, title=f"{run_name}: test (checkpoint of epoch {state.best_epoch})"
-        )
-        print(report)
-        logger.info("test scores\n%s", report)  # the run's log keeps the final table too
-        # A finished run needs no resume state (hundreds of MB): its checkpoint and
-        # metrics.json are what a re-run sweep and the summaries read.
-        (run_dir / STATE_FILE).unlink(missing_ok=True)
-        print(f"run folder: {run_dir}")
-        return distributed.broadcast(metrics)
-    finally:
-        experiment_logger.finish()
+
+def _score_best(
+    run: _Run, trainer: Trainer
+) -> tuple[ITERForRelationExtraction, EvaluationResult, EvaluationResult]:
+    """The selected checkpoint and its dev and test results."""
+    # Score test with the selected checkpoint, loaded from disk as users will load it
+    # (every rank decodes a share, once rank 0 has finished writing it).
+    run.distributed.barrier()
+    best = type(trainer.model).from_pretrained(run.checkpoint_dir).to(run.device)
+    trainer.model = best
+    dev_result = trainer.evaluate(run.documents["dev"], run.encoded["dev"], desc="dev (best)")
+    test_result = trainer.evaluate(run.documents["test"], run.encoded["test"], desc="test")
+    return best, dev_result, test_result
+
+
+def _write_results(
+    run: _Run, state: TrainerState, dev_result: EvaluationResult, test_result: EvaluationResult
+) -> dict:
+    """metrics.json and curves.png (losses and dev scores per epoch); returns the metrics."""
+    cfg, spec = run.cfg, run.spec
+    metrics = {
+        "dataset": spec.name,
+        "model": cfg.model.name,
+        "transformer": public_encoder_name(cfg.model.transformer),
+        "seed": cfg.seed,
+        "fold": cfg.dataset.get("fold"),
+        "selection": f"{spec.selection_metric} {spec.metric_average}",
+        "best_epoch": state.best_epoch,
+        "epochs_trained": state.epoch,
+        "optimizer_steps": state.global_step,
+        "skipped_steps": state.skipped_steps,
+        "dev_score": run.score(dev_result),
+        "test_score": run.score(test_result),
+        "history": state.history,
+    }
+    write_metrics_json(
+        run.folder / "metrics.json", test_result, extra={**metrics, "dev": dev_result.to_dict()}
+    )
+    from iter.plots import plot_run
+
+    plot_run(run.folder)
+    return metrics
+
+
+def _update_best_card(
+    run: _Run,
+    best: ITERForRelationExtraction,
+    state: TrainerState,
+    dev_result: EvaluationResult,
+    test_result: EvaluationResult,
+) -> None:
+    """The selected checkpoint's card and info, now with its test scores."""
+    info = {
+        "epoch": state.best_epoch,
+        "dev": dev_result.to_dict(),
+        "test": test_result.to_dict(),
+        "environment": run.env,
+        "command": run.command,
+    }
+    update_card(
+        run.checkpoint_dir,
+        card_values(run.cfg, run.spec, best, run.score(test_result), run.env),
+        card_details(
+            run.command, run.env, dev_result.to_dict(), test_result.to_dict(), state.best_epoch
+        ),
+        info,
+    )
+
+
+def _report(run: _Run, state: TrainerState, test_result: EvaluationResult) -> None:
+    """Print the test table (the run's log keeps it too); drop the finished run's state."""
+    report = format_report(
+        test_result, title=f"{run.name}: test (checkpoint of epoch {state.best_epoch})"
+    )
+    print(report)
+    logger.info("test scores\n%s", report)  # the run's log keeps the final table too
+    # A finished run needs no resume state (hundreds of MB): its checkpoint and
+    # metrics.json are what a re-run sweep and the summaries read.
+    (run.folder / STATE_FILE).unlink(missing_ok=True)
+    print(f"run folder: {run.folder}")

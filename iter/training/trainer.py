@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from iter.data.collate import batch_order, iterate_batches
 from iter.data.document import Document
-from iter.errors import IterError
+from iter.errors import ConfigError, IterError
 from iter.evaluation.metrics import EvaluationResult
 from iter.evaluation.runner import score_model_distributed
 from iter.modeling.model import ITERForRelationExtraction
@@ -33,7 +33,7 @@ from iter.runtime.distributed import DistributedContext
 from iter.runtime.precision import Precision
 from iter.tasks import AVERAGES
 from iter.training.loggers import NullLogger
-from iter.training.optim import SCHEDULES, build_optimizer, build_scheduler
+from iter.training.optim import SCHEDULES, build_optimizer, build_scheduler, current_lr
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +74,10 @@ class TrainerSettings:
     log_every_n_steps: int = 10
 
     def __post_init__(self) -> None:
-        from iter.errors import ConfigError
+        self._check_types()
+        self._check_values()
 
+    def _check_types(self) -> None:
         for name, hint in typing.get_type_hints(TrainerSettings).items():
             value = getattr(self, name)
             expected = set(typing.get_args(hint)) or {hint}  # `float | None` -> {float, None}
@@ -99,6 +101,8 @@ class TrainerSettings:
                     wanted, "a number"
                 )
                 raise ConfigError(f"trainer.{name} must be {kind}, got {value!r}")
+
+    def _check_values(self) -> None:
         for name in ("max_epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
@@ -183,11 +187,13 @@ class Trainer:
         )
         self.scaler = precision.grad_scaler()
         self.scheduler = None
-        self.dist = distributed or DistributedContext()
+        # A resumed state's scheduler, loaded once ``fit`` has built the scheduler.
+        self._pending_scheduler_state: dict | None = None
+        self.distributed = distributed or DistributedContext()
         # Training steps go through DDP when several processes train; evaluation, saving and
         # decoding use the plain module.
         self.train_model: torch.nn.Module = model
-        if self.dist.enabled:
+        if self.distributed.enabled:
             self.train_model = torch.nn.parallel.DistributedDataParallel(
                 model,
                 device_ids=[precision.device.index] if precision.device.type == "cuda" else None,
@@ -204,11 +210,11 @@ class Trainer:
             self.model,
             documents,
             segments,
-            self.dist,
+            self.distributed,
             batch_size=self.settings.eval_batch_size,
             autocast=self.precision.autocast(),
             progress=lambda it, total: tqdm(
-                it, total=total, desc=desc, leave=False, disable=not self.dist.is_main
+                it, total=total, desc=desc, leave=False, disable=not self.distributed.is_main
             ),
         )
 
@@ -232,8 +238,8 @@ class Trainer:
         """Write the state to resume from (atomically). Every rank calls it: each one's
         random generators and loss sums are gathered, and rank 0 writes them all, so a
         resumed multi-process run continues exactly as an uninterrupted one."""
-        ranks = self.dist.gather(self._rank_state())
-        if not self.dist.is_main:
+        ranks = self.distributed.gather(self._rank_state())
+        if not self.distributed.is_main:
             return
         state = {
             "trainer": self.state.__dict__,
@@ -258,8 +264,8 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.state = TrainerState(**state["trainer"])
         ranks = state.get("ranks") or [{"rng": state["rng"]}]
-        if len(ranks) == self.dist.world_size:
-            mine = ranks[self.dist.rank]
+        if len(ranks) == self.distributed.world_size:
+            mine = ranks[self.distributed.rank]
         else:
             # Another number of processes: the data is sharded differently anyway, so the
             # run continues correctly but not step for step as it would have.
@@ -267,7 +273,7 @@ class Trainer:
                 "resuming a %d-process run with %d processes: not bit-identical to an "
                 "uninterrupted run",
                 len(ranks),
-                self.dist.world_size,
+                self.distributed.world_size,
             )
             mine = {"rng": ranks[0]["rng"]}
         if "epoch_loss_sums" in mine:
@@ -295,7 +301,7 @@ class Trainer:
         order = batch_order(lengths, self.settings.batch_size, shuffle=True, generator=generator)
         if self.settings.limit_train_batches is not None:
             order = order[: self.settings.limit_train_batches]
-        return self.dist.shard(order)
+        return self.distributed.shard(order)
 
     def fit(
         self,
@@ -344,82 +350,12 @@ class Trainer:
         dev_segments: Sequence[dict],
     ) -> None:
         s, st = self.settings, self.state
-        pad_id = self.model.tokenizer.pad_token_id
         epochs = tqdm(
             range(st.epoch, s.max_epochs), desc="epochs", initial=st.epoch, total=s.max_epochs
         )
         for epoch in epochs:
-            order = self._epoch_order(lengths, epoch)
-            self.model.train()
-            if st.step_in_epoch == 0:
-                st.epoch_loss_sums = dict.fromkeys(LOSS_KEYS, 0.0)
-            running = st.epoch_loss_sums
-            done_before = st.step_in_epoch
-            steps = tqdm(
-                iterate_batches(train_segments, s.batch_size, pad_id, order=order[done_before:]),
-                total=len(order),
-                initial=done_before,
-                desc=f"epoch {epoch + 1}",
-                leave=False,
-            )
-            for batch in steps:
-                losses = self._train_step(batch)
-                for key in running:
-                    running[key] += losses[key]
-                st.step_in_epoch += 1
-                st.global_step += 1
-                steps.set_postfix(loss=f"{losses['loss']:.4f}")
-                if st.global_step % s.log_every_n_steps == 0:
-                    self.log.log(
-                        {f"train/{k}": v for k, v in losses.items()}
-                        | {
-                            "train/lr_encoder": self.scheduler.get_last_lr()[0],
-                            "train/lr_heads": self.scheduler.get_last_lr()[2],
-                            "epoch": epoch + 1,
-                        },
-                        step=st.global_step,
-                    )
-                # All ranks stop after the same step (a signal may reach them at different
-                # steps; one rank leaving early would hang the others' gradient exchange).
-                if self.dist.any(self._stop_signal is not None):
-                    self.save_state()
-                    received = (
-                        signal.Signals(self._stop_signal).name
-                        if self._stop_signal is not None
-                        else "sent to another rank"
-                    )
-                    raise TrainingInterrupted(
-                        f"stopped by signal {received} at epoch "
-                        f"{epoch + 1}, step {st.step_in_epoch}; state saved to "
-                        f"{self.state_path()}; continue with resume={self.run_dir}"
-                    )
-            done = max(1, st.step_in_epoch)
-            means = self.dist.mean({k: v / done for k, v in running.items()})
-            # Every rank decodes a share of dev and scores all of it: the same decisions follow.
-            result = self.evaluate(dev_documents, dev_segments, desc="dev")
-            dev_score = self.score(result)
-            st.epoch = epoch + 1
-            st.step_in_epoch = 0
-            record = {
-                "epoch": st.epoch,
-                "dev_score": dev_score,
-                **{f"train_{k}": v for k, v in means.items()},
-                "dev": result.to_dict(),
-            }
-            st.history.append(record)
-            if self.dist.is_main:
-                self._log_epoch(result, dev_score, means)
-            improved = dev_score > st.best_score
-            if improved:
-                st.best_score = dev_score
-                st.epochs_without_improvement = 0
-            else:
-                st.epochs_without_improvement += 1
-            # Without selection the checkpoint follows the last epoch.
-            if improved or not s.select_best:
-                st.best_epoch = st.epoch
-                if self.dist.is_main:
-                    self.on_new_best(st.epoch, result)
+            means = self._train_epoch(train_segments, lengths, epoch)
+            dev_score = self._end_epoch(epoch, means, dev_documents, dev_segments)
             epochs.set_postfix(dev=f"{100 * dev_score:.2f}", best=f"{100 * st.best_score:.2f}")
             logger.info(
                 "epoch %d: train loss %.4f, dev score %.2f (best %.2f at epoch %d)",
@@ -429,12 +365,123 @@ class Trainer:
                 100 * st.best_score,
                 st.best_epoch,
             )
-            stop = s.select_best and st.epochs_without_improvement >= s.patience
-            st.finished = stop or st.epoch == s.max_epochs
-            self.save_state()
-            if stop:
-                logger.info("early stop: no better dev score for %d epochs", s.patience)
+            if self._stop_after_epoch():
                 break
+
+    def _train_epoch(
+        self, train_segments: Sequence[dict], lengths: Sequence[int], epoch: int
+    ) -> dict[str, float]:
+        """The steps of one epoch (from where a resumed run left it); returns the mean losses
+        over all ranks."""
+        s, st = self.settings, self.state
+        order = self._epoch_order(lengths, epoch)
+        self.model.train()
+        if st.step_in_epoch == 0:
+            st.epoch_loss_sums = dict.fromkeys(LOSS_KEYS, 0.0)
+        running = st.epoch_loss_sums
+        done_before = st.step_in_epoch
+        pad_id = self.model.tokenizer.pad_token_id
+        steps = tqdm(
+            iterate_batches(train_segments, s.batch_size, pad_id, order=order[done_before:]),
+            total=len(order),
+            initial=done_before,
+            desc=f"epoch {epoch + 1}",
+            leave=False,
+        )
+        for batch in steps:
+            losses = self._train_step(batch)
+            for key in running:
+                running[key] += losses[key]
+            st.step_in_epoch += 1
+            st.global_step += 1
+            steps.set_postfix(loss=f"{losses['loss']:.4f}")
+            if st.global_step % s.log_every_n_steps == 0:
+                self._log_step(losses, epoch)
+            self._stop_if_signalled(epoch)
+        done = max(1, st.step_in_epoch)
+        return self.distributed.mean({k: v / done for k, v in running.items()})
+
+    def _stop_if_signalled(self, epoch: int) -> None:
+        """Save the state and stop when a signal has reached any rank."""
+        # All ranks stop after the same step (a signal may reach them at different
+        # steps; one rank leaving early would hang the others' gradient exchange).
+        if not self.distributed.any(self._stop_signal is not None):
+            return
+        self.save_state()
+        received = (
+            signal.Signals(self._stop_signal).name
+            if self._stop_signal is not None
+            else "sent to another rank"
+        )
+        raise TrainingInterrupted(
+            f"stopped by signal {received} at epoch "
+            f"{epoch + 1}, step {self.state.step_in_epoch}; state saved to "
+            f"{self.state_path()}; continue with resume={self.run_dir}"
+        )
+
+    def _end_epoch(
+        self,
+        epoch: int,
+        means: dict[str, float],
+        dev_documents: Sequence[Document],
+        dev_segments: Sequence[dict],
+    ) -> float:
+        """Dev evaluation after an epoch: its record, its logged curves and the selection.
+        Returns the dev score."""
+        st = self.state
+        # Every rank decodes a share of dev and scores all of it: the same decisions follow.
+        result = self.evaluate(dev_documents, dev_segments, desc="dev")
+        dev_score = self.score(result)
+        st.epoch = epoch + 1
+        st.step_in_epoch = 0
+        record = {
+            "epoch": st.epoch,
+            "dev_score": dev_score,
+            **{f"train_{k}": v for k, v in means.items()},
+            "dev": result.to_dict(),
+        }
+        st.history.append(record)
+        if self.distributed.is_main:
+            self._log_epoch(result, dev_score, means)
+        self._select(result, dev_score)
+        return dev_score
+
+    def _select(self, result: EvaluationResult, dev_score: float) -> None:
+        """Keep the best dev score; a new best (or, without selection, every epoch) saves
+        the checkpoint."""
+        st = self.state
+        improved = dev_score > st.best_score
+        if improved:
+            st.best_score = dev_score
+            st.epochs_without_improvement = 0
+        else:
+            st.epochs_without_improvement += 1
+        # Without selection the checkpoint follows the last epoch.
+        if improved or not self.settings.select_best:
+            st.best_epoch = st.epoch
+            if self.distributed.is_main:
+                self.on_new_best(st.epoch, result)
+
+    def _stop_after_epoch(self) -> bool:
+        """Whether training ends early (patience spent); saves the state either way."""
+        s, st = self.settings, self.state
+        stop = s.select_best and st.epochs_without_improvement >= s.patience
+        st.finished = stop or st.epoch == s.max_epochs
+        self.save_state()
+        if stop:
+            logger.info("early stop: no better dev score for %d epochs", s.patience)
+        return stop
+
+    def _log_step(self, losses: dict[str, float], epoch: int) -> None:
+        self.log.log(
+            {f"train/{k}": v for k, v in losses.items()}
+            | {
+                "train/lr_encoder": current_lr(self.scheduler, "encoder"),
+                "train/lr_heads": current_lr(self.scheduler, "heads"),
+                "epoch": epoch + 1,
+            },
+            step=self.state.global_step,
+        )
 
     def _log_epoch(self, result: EvaluationResult, dev_score: float, means: dict) -> None:
         average = self.settings.metric_average

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from iter.training.run import RunFolderLock
+from iter.training.run_folder import RunFolderLock
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -83,7 +83,7 @@ def test_a_dead_process_lock_file_does_not_block(tmp_path):
     run_dir = tmp_path / "run"
     holder = subprocess.run(
         [sys.executable, "-c",
-         "import sys; from iter.training.run import RunFolderLock; "
+         "import sys; from iter.training.run_folder import RunFolderLock; "
          f"sys.exit(0 if RunFolderLock({str(run_dir)!r}).acquire() else 1)"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

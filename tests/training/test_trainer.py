@@ -184,3 +184,31 @@ def test_dev_curves_are_logged_in_the_datasets_average(minilm_tokenizer, tmp_pat
         trainer._log_epoch(result, 0.5, {"loss": 1.0})
         (row,) = trainer.log.logged
         assert row["dev/ner_f1"] == pytest.approx(result.ner.f1(average))
+
+
+def test_step_logs_read_learning_rates_by_group_name(minilm_tokenizer, tmp_path):
+    from iter.training.loggers import NullLogger
+    from iter.training.optim import current_lr
+
+    class Recorder(NullLogger):
+        def __init__(self) -> None:
+            self.logged: list[dict] = []
+
+        def log(self, values, step=None) -> None:
+            self.logged.append(dict(values))
+
+    trainer, (docs, segments) = make_trainer(
+        minilm_tokenizer, tmp_path, [], encoder_lr=1e-4, head_lr=1e-3, log_every_n_steps=1
+    )
+    names = [group["name"] for group in trainer.optimizer.param_groups]
+    assert names == ["encoder", "encoder_no_decay", "heads", "heads_no_decay"]
+    trainer.log = Recorder()
+    trainer.fit(segments, docs, segments)
+    steps = [row for row in trainer.log.logged if "train/lr_encoder" in row]
+    assert len(steps) == trainer.state.global_step == 4
+    # No warm-up, linear decay over 4 steps: 3/4 of each part's rate after the first step.
+    assert steps[0]["train/lr_encoder"] == pytest.approx(0.75e-4)
+    assert steps[0]["train/lr_heads"] == pytest.approx(0.75e-3)
+    last = trainer.scheduler.get_last_lr()
+    assert current_lr(trainer.scheduler, "encoder") == last[0]
+    assert current_lr(trainer.scheduler, "heads") == last[2]

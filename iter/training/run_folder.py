@@ -1,0 +1,97 @@
+"""Run-folder bookkeeping: what a folder already holds (a finished run, an interrupted one,
+one of another configuration), where to resume from, and the lock of the live trainer."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from iter.errors import ConfigError
+from iter.training.trainer import STATE_FILE
+
+logger = logging.getLogger(__name__)
+
+# Keys that may differ between two runs of the same experiment.
+_RUN_LOCAL_KEYS = ("command", "resume", "paths")
+
+
+def find_resume_state(resume: object, run_dir: Path) -> tuple[Path, Path] | None:
+    """(state file, run folder) to resume from, or None for a fresh run."""
+    if resume in (False, None, "false", ""):
+        return None
+    folder = run_dir if resume is True or resume == "true" else Path(str(resume))
+    state = folder / STATE_FILE
+    if not state.is_file():
+        raise ConfigError(f"resume: no {STATE_FILE} in {folder}; nothing to resume")
+    return state, folder
+
+
+def check_same_configuration(run_dir: Path, cfg: DictConfig) -> bool:
+    """Whether ``run_dir`` holds a run (finished or interrupted); an error if it holds one
+    of another configuration (``command``, ``resume`` and ``paths`` may differ)."""
+    if not (run_dir / "metrics.json").is_file() and not (run_dir / STATE_FILE).is_file():
+        return False
+    config_path = run_dir / "config.yaml"
+    current = OmegaConf.to_container(cfg, resolve=True)
+    stored = OmegaConf.to_container(OmegaConf.load(config_path)) if config_path.is_file() else {}
+    differing = sorted(
+        key
+        for key in set(current) | set(stored)
+        if key not in _RUN_LOCAL_KEYS and current.get(key) != stored.get(key)
+    )
+    if differing:
+        raise ConfigError(
+            f"{run_dir} holds a run with a different configuration (in: "
+            f"{', '.join(differing)}); choose another sweep_name=... or move that folder"
+        )
+    return True
+
+
+def earlier_run(run_dir: Path, cfg: DictConfig) -> tuple[dict | None, bool]:
+    """What a re-run sweep finds in ``run_dir``: (metrics if finished, whether to resume).
+
+    Only a run of the same configuration counts; a different one in the same folder is an
+    error rather than something to overwrite or to mix into a summary.
+    """
+    metrics_path = run_dir / "metrics.json"
+    if not check_same_configuration(run_dir, cfg):
+        return None, False
+    if metrics_path.is_file():
+        logger.info("%s: already finished, skipped (delete metrics.json to train again)", run_dir)
+        print(f"skipped, already finished: {run_dir}")
+        return json.loads(metrics_path.read_text()), False
+    logger.info("%s: interrupted earlier; continuing from its saved state", run_dir)
+    return None, True
+
+
+class RunFolderLock:
+    """An exclusive lock on a run folder, held while a process trains into it.
+
+    An advisory file lock (``filelock``; ``flock`` on Unix): the operating system releases it
+    when its process dies, so the lock file a killed run leaves behind never blocks a resume.
+    Taking it creates nothing but the folder and its ``.lock`` file; a process that finds
+    it held has written nothing into the folder.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        from filelock import FileLock
+
+        self.path = Path(run_dir) / ".lock"
+        self._lock = FileLock(str(self.path))
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False when another live process holds it."""
+        from filelock import Timeout
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        return True
+
+    def release(self) -> None:
+        self._lock.release()
