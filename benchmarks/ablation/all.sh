@@ -15,5 +15,5 @@ for seed in 1 2 3; do ./run.sh old "$seed" "${old[@]}" "$t"; done
 ./run.sh undo4-d_ff768 1 model.d_ff=768 "$t"
 ./run.sh undo5-input-dropout 1 model.head_input_dropout=true "$t"
 ./run.sh opt-type-links 1 model.link_type_embedding=true "$t"
-./run.sh opt-link-context 1 model.link_context=max "$t"
+for seed in 1 2 3; do ./run.sh opt-link-context "$seed" model.link_context=max "$t"; done
 python3 collect.py --outputs ../../outputs/ablation

@@ -29,6 +29,7 @@ ROWS = [
     ("undo4-d_ff768", "4 undone: d_ff 768 for all heads"),
     ("undo5-input-dropout", "5 undone: dropout on the heads' input"),
     ("opt-type-links", "beyond the paper: the link step sees entity types"),
+    ("opt-link-context", "beyond the paper: the link step reads the pooled text between the spans"),
 ]
 
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+\]")
