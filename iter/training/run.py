@@ -109,14 +109,16 @@ def effective_max_length(model: ITERForRelationExtraction, requested: int) -> in
 
 
 def exact_command() -> str:
-    """This job's command line: train.py with the overrides Hydra received."""
+    """This job's command line, as the user typed its program (``iter train`` or
+    ``python3 train.py``), with the overrides Hydra received."""
     try:
         from hydra.core.hydra_config import HydraConfig
 
         overrides = list(HydraConfig.get().overrides.task)
     except ValueError:
         overrides = sys.argv[1:]
-    return "python3 train.py " + " ".join(shlex.quote(o) for o in overrides)
+    program = "iter train" if Path(sys.argv[0]).name == "iter" else "python3 train.py"
+    return f"{program} " + " ".join(shlex.quote(o) for o in overrides)
 
 
 def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:

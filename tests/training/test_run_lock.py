@@ -96,3 +96,12 @@ def test_a_dead_process_lock_file_does_not_block(tmp_path):
     lock.release()
     assert other.acquire()
     other.release()
+
+
+def test_the_exact_command_names_the_program_the_user_ran(monkeypatch):
+    from iter.training.run import exact_command
+
+    monkeypatch.setattr("sys.argv", ["/venv/bin/iter", "dataset=conll04", "seed=2"])
+    assert exact_command() == "iter train dataset=conll04 seed=2"
+    monkeypatch.setattr("sys.argv", ["train.py", "--dataset", "conll04"])
+    assert exact_command() == "python3 train.py --dataset conll04"
