@@ -96,6 +96,18 @@ class _Checks:
     def fail(self, field: str | None, message: str) -> DatasetFormatError:
         return DatasetFormatError(self.source, message, document=self.index, field=field)
 
+    def typed_object(self, raw: object, field: str, keys: tuple[str, ...]) -> str:
+        """The ``type`` of an annotation object that must hold ``keys`` (type first)."""
+        if not isinstance(raw, dict):
+            raise self.fail(field, f"expected an object with {', '.join(keys)}")
+        for key in keys:
+            if key not in raw:
+                raise self.fail(f"{field}.{key}", "missing")
+        kind = raw["type"]
+        if not isinstance(kind, str) or not kind:
+            raise self.fail(f"{field}.type", f"expected a non-empty string, found {kind!r}")
+        return kind
+
 
 def _parse_document(
     raw: object,
@@ -159,14 +171,8 @@ def is_index(value: object) -> bool:
 def _parse_entity(e: object, field: str, n_tokens: int, checks: _Checks) -> Entity:
     """One raw entity, checked: an object with a known type and a span inside the tokens."""
     fail = checks.fail
-    if not isinstance(e, dict):
-        raise fail(field, "expected an object with type, start, end")
-    for key in ("type", "start", "end"):
-        if key not in e:
-            raise fail(f"{field}.{key}", "missing")
-    start, end, etype = e["start"], e["end"], e["type"]
-    if not isinstance(etype, str) or not etype:
-        raise fail(f"{field}.type", f"expected a non-empty string, found {etype!r}")
+    etype = checks.typed_object(e, field, ("type", "start", "end"))
+    start, end = e["start"], e["end"]
     for key, value in (("start", start), ("end", end)):
         if not is_index(value):
             raise fail(f"{field}.{key}", f"expected an integer, found {value!r}")
@@ -219,14 +225,7 @@ def _parse_relation(
 ) -> Relation:
     """One raw relation, checked: a known type between two different existing entities."""
     fail = checks.fail
-    if not isinstance(r, dict):
-        raise fail(field, "expected an object with type, head, tail")
-    for key in ("type", "head", "tail"):
-        if key not in r:
-            raise fail(f"{field}.{key}", "missing")
-    rtype = r["type"]
-    if not isinstance(rtype, str) or not rtype:
-        raise fail(f"{field}.type", f"expected a non-empty string, found {rtype!r}")
+    rtype = checks.typed_object(r, field, ("type", "head", "tail"))
     known = checks.known_relations
     if known is not None and rtype not in known:
         raise fail(f"{field}.type", f"unknown relation type {rtype!r}; known: {sorted(known)}")
