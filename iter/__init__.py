@@ -21,6 +21,7 @@ _PUBLIC = {
     "PredictedLink": "iter.modeling.decoding",
     "ITER": "iter.modeling.model",
     "ITERForRelationExtraction": "iter.modeling.model",
+    "train": "iter.api",
 }
 
 __all__ = [
@@ -34,9 +35,11 @@ __all__ = [
     "PredictedLink",
     "Relation",
     "__version__",
+    "train",
 ]
 
 if TYPE_CHECKING:
+    from iter.api import train
     from iter.data.document import Document, Entity, Relation
     from iter.modeling.configuration import ITERConfig
     from iter.modeling.decoding import GenerationOutput, PredictedEntity, PredictedLink

@@ -17,7 +17,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
-from iter.errors import IterError
+from iter.errors import ConfigError, IterError
 from iter.tasks import TASK_LABELS, TASKS
 
 METRICS_FILE = "metrics.json"
@@ -212,16 +212,26 @@ def sweep_job_configs(config: DictConfig) -> list[tuple[Path, DictConfig]]:
 
 
 class SweepCheckCallback(Callback):
-    """Hydra callback: before any job starts, refuse a sweep whose folder holds runs of
-    another configuration, with one message instead of a failed job's traceback per run
-    (which is what a cluster launcher would otherwise report, after queueing the jobs)."""
+    """Hydra callback: before any job starts, refuse a sweep with a job whose config breaks
+    the schema, or whose folder holds runs of another configuration, with one message
+    instead of a failed job's traceback per run (which is what a cluster launcher would
+    otherwise report, after queueing the jobs)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from iter.cli.errors import user_errors
         from iter.training.run_folder import check_same_configuration
+        from iter.training.schema import validate_config
 
         with user_errors():
-            for run_dir, job in sweep_job_configs(config):
+            jobs = sweep_job_configs(config)
+            # Every job's config is checked before the first starts: a bad value in the
+            # fifth seed's overrides must not wait for four trainings (or a queue) to show.
+            for run_dir, job in jobs:
+                try:
+                    validate_config(job)
+                except ConfigError as err:
+                    raise ConfigError(f"sweep job {run_dir.name}: {err}") from None
+            for run_dir, job in jobs:
                 check_same_configuration(run_dir, job)
 
 

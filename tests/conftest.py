@@ -180,3 +180,44 @@ def tiny_model(
     model = ITERForRelationExtraction(config)
     model.tokenizer = tokenizer
     return model
+
+
+# A few sentences in the common JSON format: a dataset folder of one's own (docs/own-data.md).
+OWN_SENTENCES = [
+    {
+        "tokens": ["John", "Smith", "works", "for", "Acme", "Corp", "in", "Boston", "."],
+        "entities": [
+            {"type": "person", "start": 0, "end": 2},
+            {"type": "org", "start": 4, "end": 6},
+            {"type": "place", "start": 7, "end": 8},
+        ],
+        "relations": [{"type": "works_for", "head": 0, "tail": 1}],
+    },
+    {
+        "tokens": ["Mary", "Jones", "lives", "in", "Paris", "."],
+        "entities": [
+            {"type": "person", "start": 0, "end": 2},
+            {"type": "place", "start": 4, "end": 5},
+        ],
+        "relations": [{"type": "lives_in", "head": 0, "tail": 1}],
+    },
+    {
+        "tokens": ["Acme", "Corp", "is", "based", "in", "Boston", "."],
+        "entities": [
+            {"type": "org", "start": 0, "end": 2},
+            {"type": "place", "start": 5, "end": 6},
+        ],
+        "relations": [{"type": "based_in", "head": 0, "tail": 1}],
+    },
+]
+
+
+def write_dataset_folder(folder: Path, documents: list[dict] = OWN_SENTENCES, **files) -> Path:
+    """``folder`` with train.json, dev.json and test.json holding ``documents`` (a keyword
+    ``dev=[...]`` gives one split its own; ``dev=None`` leaves its file out)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "dev", "test"):
+        split_documents = files.get(split, documents)
+        if split_documents is not None:
+            (folder / f"{split}.json").write_text(json.dumps(split_documents))
+    return folder

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("modeling", ("iter.modeling",)),
     ("evaluation", ("iter.evaluation",)),
     ("training", ("iter.training", "iter.cards", "iter.plots")),
-    ("commands", ("iter.cli", "iter.sweeps")),
+    ("commands", ("iter.cli", "iter.sweeps", "iter.api")),
 ]
 LONGEST_FUNCTION = 80
 

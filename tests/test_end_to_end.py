@@ -13,7 +13,9 @@ import subprocess
 import sys
 
 import pytest
+from huggingface_hub import ModelCard
 
+from iter.tasks import TASK_LABELS, TASKS
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -84,8 +86,19 @@ def test_checkpoint_carries_a_complete_model_card(trained_run):
     card = (checkpoint / "README.md").read_text()
     assert not re.search(r"\{[a-z_][a-z0-9_.]*\}", card), "unfilled placeholder"
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert f"value: {100 * metrics['test_score']:.2f}" in card
-    assert "- sentence-transformers/all-MiniLM-L6-v2" in card
+    # The hub's reading of the card gives the run's test scores back.
+    data = ModelCard.load(checkpoint / "README.md").data
+    assert data.library_name == "iter-ie"
+    assert data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    got = {(r.metric_name, r.dataset_split): r.metric_value for r in data.eval_results}
+    assert got == {
+        (f"{TASK_LABELS[task]} micro F1", "test"): round(
+            100 * metrics["scores"][task]["micro"]["f1"], 2
+        )
+        for task in TASKS
+    }
+    assert f"is `{100 * metrics['test_score']:.2f}`" in card
+    assert "single training run" in card and "5 training runs" not in card
     assert "Seed: `1`" in card and "precision `fp32`" in card
     assert "python3 train.py --dataset conll04 --transformer sentence-transformers" in card
     assert "Exact command" in card and "trainer.max_epochs=3" in card

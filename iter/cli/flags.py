@@ -29,7 +29,9 @@ def _is_flag_or_override(arg: str) -> bool:
 
 
 def translate_flags(argv: Sequence[str]) -> list[str]:
-    """Rewrite the paper's flags into Hydra overrides; everything else passes through."""
+    """Rewrite the paper's flags into Hydra overrides; everything else passes through.
+
+    ``--transformer X`` also names the model after its encoder (see :func:`model_overrides`)."""
     out: list[str] = []
     i = 0
     while i < len(argv):
@@ -49,4 +51,35 @@ def translate_flags(argv: Sequence[str]) -> list[str]:
         else:
             out.append(arg)
         i += 1
+    transformers = [o.partition("=")[2] for o in out if o.startswith("model.transformer=")]
+    if transformers and not any(o.startswith(("model=", "model.name=")) for o in out):
+        out += model_overrides(transformers[-1])
     return out
+
+
+def model_overrides(transformer: str) -> list[str]:
+    """What ``--transformer X`` adds when no model config or name is given, so that the run
+    folder, W&B and the card name the encoder trained rather than the default config's:
+    the model config whose encoder is X (its name, and any settings it makes), else a name
+    made from X (``bert-base-uncased``; a folder's name for a local path)."""
+    from omegaconf import OmegaConf
+
+    from iter.config import config_dir
+
+    for path in sorted((config_dir() / "model").glob("*.yaml")):
+        known = OmegaConf.load(path).get("transformer")
+        if path.stem != "base" and transformer.lower() in {path.stem.lower(), str(known).lower()}:
+            return [f"model={path.stem}"]
+    return [f"model.name={model_name_for(transformer)}"]
+
+
+def model_name_for(transformer: str) -> str:
+    """A folder-safe name for an encoder given by hub id or path."""
+    parts = [p for p in re.split(r"[/\\]+", transformer) if p not in ("", ".", "..")]
+    # Packaged and downloaded models often sit in a folder called just "model".
+    if len(parts) > 1 and parts[-1].lower() in ("model", "models", "encoder"):
+        parts = parts[:-1]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", parts[-1] if parts else transformer).strip("-.")
+    if not name:
+        raise ConfigError(f"--transformer {transformer!r}: no model name can be made from it")
+    return name

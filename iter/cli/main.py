@@ -1,8 +1,9 @@
-"""The ``iter`` command: ``iter predict``, ``iter train``, ``iter evaluate``.
+"""The ``iter`` command: ``iter predict``, ``iter train``, ``iter evaluate``, ``iter push``.
 
 iter predict --model DIR input.txt|input.jsonl [-o out.jsonl] [--batch_size 32]
 iter train --dataset conll04 --seed 1 [Hydra overrides...]     (same as train.py)
 iter evaluate --model DIR [--dataset conll04 --split test]     (same as evaluate.py)
+iter push CHECKPOINT_DIR REPO_ID [--private] [--dry-run]       (to the Hugging Face Hub)
 """
 
 from __future__ import annotations
@@ -109,6 +110,17 @@ def main(argv: list[str] | None = None) -> None:
 
         evaluate_main(argv[1:])
         return
+    args = _parser().parse_args(argv)
+    with user_errors():
+        if args.command == "push":
+            from iter.cli.push import push_command
+
+            push_command(args.checkpoint, args.repo_id, args.private, args.dry_run)
+        else:
+            predict_command(args)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iter", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("train", help="train a model (train.py)")
@@ -122,9 +134,24 @@ def main(argv: list[str] | None = None) -> None:
     predict.add_argument("--batch_size", type=int, default=32)
     predict.add_argument("--device", default="auto")
     predict.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
-    args = parser.parse_args(argv)
-    with user_errors():
-        predict_command(args)
+    push = commands.add_parser(
+        "push",
+        help="upload a checkpoint folder with its model card to the Hugging Face Hub",
+        description="Upload a checkpoint folder as it is (weights, config, tokenizer, model "
+        "card) to a hub model repository, created if missing. The token is huggingface_hub's "
+        "(HF_TOKEN or `hf auth login`).",
+    )
+    push.add_argument("checkpoint", help="checkpoint folder (e.g. a run's checkpoint-best)")
+    push.add_argument("repo_id", help="hub repository: name or owner/name")
+    push.add_argument(
+        "--private", action="store_true", help="create the repository private if it is new"
+    )
+    push.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the files it would upload and the card's metadata; no network",
+    )
+    return parser
 
 
 if __name__ == "__main__":

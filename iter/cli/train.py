@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from iter.cli.errors import user_errors
 from iter.cli.flags import translate_flags
 from iter.config import config_dir
+from iter.errors import ConfigError
 
 
 @hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")
@@ -37,9 +38,58 @@ def _train(cfg: DictConfig) -> float:
     return metrics["dev_score"]
 
 
+# Hydra's own flags that only print (help, info, completion) or that pick another primary
+# config: with these the run's config is not the one to check, so Hydra goes first.
+_NOT_A_RUN = ("-h", "--help", "--hydra-help", "-i", "--info", "-sc", "--shell-completion")
+_OTHER_CONFIG = ("-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir")
+
+
+def check_before_launch(args: list[str]) -> None:
+    """Compose the config these arguments ask for and check it against the schema, so that
+    a wrong key, type or value stops with one line before Hydra starts (or queues) a job.
+
+    In a multirun, the sweep's values are checked per job by the sweep callback; here the
+    overrides that are not sweeps are, once.
+    """
+    if any(arg.split("=")[0] in _NOT_A_RUN + _OTHER_CONFIG for arg in args):
+        return
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from iter.data.registry import compose_config
+    from iter.training.schema import validate_config
+
+    candidates = [arg for arg in args if not arg.startswith("-") and "=" in arg]
+    try:
+        parsed = OverridesParser.create().parse_overrides(candidates)
+        fixed = [
+            o.input_line
+            for o in parsed
+            if not o.is_sweep_override()
+            and not o.get_key_element().lstrip("+~").startswith("hydra")
+        ]
+        cfg = compose_config(fixed)
+    except HydraException as err:
+        raise ConfigError(_one_line(err)) from None
+    validate_config(cfg)
+
+
+def _one_line(err: Exception) -> str:
+    """Hydra's composition errors in one line: its message and the cause under it."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    cause = err.__cause__
+    if cause is not None:
+        lines += [str(cause).strip().splitlines()[0]]
+    # Hydra's extra lines (the key's types, the config search path) add nothing here.
+    noise = ("full_key", "object_type", "reference_type", "Config search path", "provider=")
+    return " ".join(dict.fromkeys(line for line in lines if not line.startswith(noise)))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Train with ``argv`` (default: the command line); Hydra reads ``sys.argv``."""
     args = sys.argv[1:] if argv is None else argv
     with user_errors():
-        sys.argv = [sys.argv[0], *translate_flags(args)]
+        overrides = translate_flags(args)
+        check_before_launch(overrides)
+        sys.argv = [sys.argv[0], *overrides]
     _train()

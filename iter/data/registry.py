@@ -12,8 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from omegaconf import DictConfig, OmegaConf
+
 from iter.config import config_dir
 from iter.data.document import Document
+from iter.data.folder import fill_from_training_data
 from iter.data.reader import read_documents
 from iter.errors import ConfigError, DatasetFormatError
 from iter.tasks import AVERAGES, TASKS
@@ -21,6 +24,8 @@ from iter.tasks import AVERAGES, TASKS
 logger = logging.getLogger(__name__)
 
 CONFIG_DIR = config_dir()
+# The dataset config for your own data: a folder of files in the common JSON format.
+FOLDER = "folder"
 
 
 @dataclass(frozen=True)
@@ -68,16 +73,24 @@ class DatasetSpec:
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> DatasetSpec:
+        """The spec of a dataset config; the facts it leaves null (``folder.yaml``: types,
+        nesting depth, selection metric) are read from its training files."""
+        raw = _plain(cfg)
         known = set(cls.__dataclass_fields__) - {"extra"}
-        values = {k: v for k, v in dict(cfg).items() if k in known}
-        extra = {k: v for k, v in dict(cfg).items() if k not in known}
+        values = {k: v for k, v in raw.items() if k in known}
+        extra = {k: v for k, v in raw.items() if k not in known}
+        missing = [k for k in ("name", "data_dir", "files") if _unset(values.get(k))]
+        if missing:
+            where = f"dataset {values['name']}" if "name" not in missing else "dataset config"
+            hint = " (the folder holding its files)" if "data_dir" in missing else ""
+            raise ConfigError(f"{where}: set {', '.join(f'dataset.{k}' for k in missing)}{hint}")
+        values["files"] = dict(values["files"])
+        values = fill_from_training_data(values)
+        if _unset(values.get("entity_types")):
+            raise ConfigError(f"dataset {values['name']}: set dataset.entity_types")
         for key in ("entity_types", "relation_types", "symmetric_relation_types", "train_splits"):
             if key in values:
                 values[key] = tuple(values[key] or ())
-        values["files"] = dict(values.get("files") or {})
-        missing = [k for k in ("name", "data_dir", "files", "entity_types") if not values.get(k)]
-        if missing:
-            raise ConfigError(f"dataset config is missing {missing}")
         return cls(**values, extra=extra)
 
     def path(self, split: str) -> Path:
@@ -91,11 +104,15 @@ class DatasetSpec:
         """Read and validate one split; a missing file says how to fetch it."""
         path = self.path(split)
         if not path.is_file():
+            # Only a registered dataset can be fetched; your own data can only be pointed at.
+            fetch = (
+                f"fetch the dataset with `python3 scripts/datasets/fetch.py {self.name} "
+                f"--mirror DIR` or "
+                if self.name in dataset_names() and self.name != FOLDER
+                else ""
+            )
             raise DatasetFormatError(
-                str(path),
-                f"file not found; fetch the dataset with "
-                f"`python3 scripts/datasets/fetch.py {self.name} --mirror DIR` "
-                f"or point dataset.data_dir at it",
+                str(path), f"file not found; {fetch}point dataset.data_dir at its folder"
             )
         documents = read_documents(
             path,
@@ -114,6 +131,18 @@ class DatasetSpec:
         for split in splits:
             documents.extend(self.read(split))
         return documents
+
+
+def _plain(cfg: Mapping) -> dict:
+    """A dataset config as a plain dict, interpolations resolved; a mandatory value left
+    unset (``???``) stays the string ``???`` rather than raising."""
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    return dict(cfg)
+
+
+def _unset(value: object) -> bool:
+    return value is None or value == "???" or (not value and not isinstance(value, int))
 
 
 def compose_config(overrides: Sequence[str] = (), config_name: str = "train"):

@@ -16,6 +16,8 @@ from iter.modeling.link_context import LINK_CONTEXTS
 SPAN_OBJECTIVES = ("softmax", "sigmoid")
 LINK_PAIRS = ("dense", "gold")
 LOSS_REDUCTIONS = ("sum", "batch", "mean")
+# How the link step sees a span (null in a config: the authors' choice for the nesting).
+SPAN_REPRESENTATIONS = ("end", "start_end_sum")
 # How ``generate`` decodes without masks. "words" (ours): spans start and end at word
 # boundaries, a span is never linked to itself, symmetric relations are emitted once.
 # "authors": as the authors' ``generate`` (checkpoints saved by their code are loaded with
@@ -105,8 +107,7 @@ class ITERConfig(PretrainedConfig):
         if span_representation is None:
             # Flat spans are identified by their end; nested spans may share one, so add the start.
             span_representation = "end" if nesting_depth == 1 else "start_end_sum"
-        if span_representation not in ("end", "start_end_sum"):
-            raise ConfigError(f"unknown span_representation {span_representation!r}")
+        _choice("span_representation", span_representation, SPAN_REPRESENTATIONS)
         self.encoder_config = encoder_config or {}
         self.entity_types = list(entity_types)
         self.relation_types = list(relation_types)

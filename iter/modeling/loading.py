@@ -10,9 +10,8 @@ from transformers.utils import cached_file
 
 from iter.errors import CheckpointError
 from iter.modeling.authors import is_authors_config, looks_like_hub_id
+from iter.modeling.hub import WEIGHT_FILES
 from iter.modeling.model import ITER, ITERForRelationExtraction
-
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
 def load_model(path: str | Path, device: str = "cpu") -> ITERForRelationExtraction:

@@ -242,10 +242,67 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             model.tokenizer = None
         return model
 
-    def save_pretrained(self, save_directory: str | Path, *args, **kwargs) -> None:
+    def save_pretrained(
+        self, save_directory: str | Path, *args, push_to_hub: bool = False, **kwargs
+    ) -> None:
+        # transformers' push from here would write its generic card; ours pushes with our card.
+        hub = {k: kwargs.pop(k) for k in ("repo_id", "commit_message", "private") if k in kwargs}
         super().save_pretrained(save_directory, *args, **kwargs)
         if self._tokenizer is not None:
             self._tokenizer.save_pretrained(save_directory)
+        if push_to_hub:
+            repo_id = hub.pop("repo_id", Path(save_directory).name)
+            self.push_to_hub(repo_id, token=kwargs.get("token"), **hub)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        private: bool | None = None,
+        token: str | bool | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        max_shard_size: int | str = "50GB",
+        tags: list[str] | None = None,
+        card: str | None = None,
+    ) -> str:
+        """Upload the model, its tokenizer and its model card to the hub repository
+        ``repo_id`` (created if missing); returns the commit's URL.
+
+        The card is ``card`` (a card's text) when given; else the README.md of the folder the
+        model was loaded from (the card its training run wrote; pass ``card`` if the weights
+        changed since); else a minimal card that claims no scores. transformers' own
+        ``push_to_hub`` would upload a generic card instead.
+        """
+        import tempfile
+
+        from iter.modeling.hub import CARD_FILE, minimal_card, push_checkpoint, with_tags
+
+        source = Path(self.name_or_path or "").expanduser() / CARD_FILE
+        if card is None and self.name_or_path and source.is_file():
+            card = source.read_text(encoding="utf-8")
+        if card is None:
+            config = self.config
+            card = minimal_card(
+                repo_id,
+                type(self).__name__,
+                config.base_model_name,
+                list(config.entity_types),
+                list(config.relation_types),
+            )
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder, max_shard_size=max_shard_size)
+            (Path(folder) / CARD_FILE).write_text(with_tags(card, tags), encoding="utf-8")
+            return push_checkpoint(
+                folder,
+                repo_id,
+                private=private,
+                token=token,
+                commit_message=commit_message,
+                revision=revision,
+                create_pr=create_pr,
+            )
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase | None:
@@ -568,9 +625,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         )
         tail_states = self._gold_span_states(hidden, gold)
         # Pairs within each sentence: head row i with gold tail j.
-        head_index, tail_index = (head_batch[:, None] == gold.batch[None, :]).nonzero(
-            as_tuple=True
-        )
+        head_index, tail_index = (head_batch[:, None] == gold.batch[None, :]).nonzero(as_tuple=True)
         tail_proj = self.link_head.project_left(tail_states)
         head_proj = self.link_head.project_right(head_states)
         left = tail_proj.index_select(0, tail_index)
@@ -581,9 +636,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         logits = self.link_head.score(head_proj.index_select(0, head_index), left)  # [Q, R]
 
         relations = len(self.config.relation_types)
-        targets = torch.zeros(
-            head_states.size(0), gold.count, relations, device=logits.device
-        )
+        targets = torch.zeros(head_states.size(0), gold.count, relations, device=logits.device)
         if gold_links is not None and gold_link_mask is not None and bool(gold_link_mask.any()):
             link_batch = torch.arange(gold_links.size(0), device=gold_links.device)
             link_batch = link_batch[:, None].expand_as(gold_link_mask)[gold_link_mask]

@@ -8,10 +8,10 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from iter.cards import render_card
+from iter.cards import CardValues, render_card
+from iter.modeling.hub import CARD_FILE
 from iter.modeling.model import ITERForRelationExtraction
 
-CARD_FILE = "README.md"
 INFO_FILE = "training_info.json"
 
 
@@ -36,13 +36,13 @@ def write_text_atomic(path: Path, text: str) -> None:
 def save_checkpoint(
     model: ITERForRelationExtraction,
     directory: Path,
-    values: Mapping[str, object],
+    values: CardValues,
     details: str,
     info: Mapping[str, object],
 ) -> None:
     """Model, tokenizer, card and training info, written aside and then moved in place.
 
-    ``values`` fill the card's template and ``details`` is its section on this run
+    ``values`` are what the card states and ``details`` is its section on this run
     (:func:`iter.cards.card_values` and :func:`iter.cards.card_details`).
     """
     tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
@@ -61,7 +61,7 @@ def save_checkpoint(
 
 def update_card(
     directory: Path,
-    values: Mapping[str, object],
+    values: CardValues,
     details: str,
     info: Mapping[str, object],
 ) -> None:

@@ -25,7 +25,6 @@ from iter.cards import card_details, card_values
 from iter.data.document import Document
 from iter.data.encoding import encode_documents
 from iter.data.registry import DatasetSpec
-from iter.errors import ConfigError
 from iter.evaluation.metrics import EvaluationResult
 from iter.evaluation.report import format_report, write_metrics_json
 from iter.modeling.encoder import public_encoder_name
@@ -42,10 +41,17 @@ from iter.runtime.precision import (
     resolve_device,
     resolve_precision,
 )
+from iter.tasks import tasks_of
 from iter.training.checkpoint import save_checkpoint, update_card
 from iter.training.environment import run_environment
 from iter.training.loggers import NullLogger, build_logger
-from iter.training.run_folder import RunFolderLock, earlier_run, find_resume_state
+from iter.training.run_folder import (
+    RunFolderLock,
+    continue_log_in,
+    earlier_run,
+    find_resume_state,
+)
+from iter.training.schema import validate_config
 from iter.training.trainer import STATE_FILE, Trainer, TrainerSettings, TrainerState
 
 logger = logging.getLogger(__name__)
@@ -123,9 +129,7 @@ def exact_command() -> str:
 
 def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
     """Train, select on dev, score test; returns the metrics written to metrics.json."""
-    seed = cfg.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    validate_config(cfg)  # before the data, the encoder or a device is touched
     distributed = init_distributed(cfg.trainer.device)
     try:
         return _train(cfg, run_dir, distributed)
@@ -142,6 +146,8 @@ def _train(cfg: DictConfig, run_dir: Path, distributed: DistributedContext) -> d
     resume = find_resume_state(cfg.get("resume"), run_dir)
     if resume is not None:
         run_dir = resume[1]
+        if distributed.is_main:
+            continue_log_in(run_dir, hydra_dir)
     # One live process per run folder: a sweep launched twice, or resubmitted while its jobs
     # still run, skips the runs another process is training instead of writing into them.
     lock = RunFolderLock(run_dir) if distributed.is_main else None
@@ -176,6 +182,11 @@ class _Run:
     @property
     def checkpoint_dir(self) -> Path:
         return self.folder / BEST_CHECKPOINT
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The scored tasks the card shows (NER alone on entity-only data)."""
+        return tasks_of(bool(self.spec.relation_types))
 
 
 def _train_in_folder(
@@ -326,8 +337,9 @@ def _checkpoint_saver(
         save_checkpoint(
             model,
             run.checkpoint_dir,
-            card_values(run.cfg, run.spec, model, run.score(result), run.env),
-            card_details(run.command, run.env, result.to_dict(), None, epoch),
+            # Before test is scored, the card reports the dev scores that chose this epoch.
+            card_values(run.cfg, run.spec, model, result.to_dict(), "dev", run.env),
+            card_details(run.command, run.env, result.to_dict(), None, epoch, run.tasks),
             info,
         )
 
@@ -425,9 +437,14 @@ def _update_best_card(
     }
     update_card(
         run.checkpoint_dir,
-        card_values(run.cfg, run.spec, best, run.score(test_result), run.env),
+        card_values(run.cfg, run.spec, best, test_result.to_dict(), "test", run.env),
         card_details(
-            run.command, run.env, dev_result.to_dict(), test_result.to_dict(), state.best_epoch
+            run.command,
+            run.env,
+            dev_result.to_dict(),
+            test_result.to_dict(),
+            state.best_epoch,
+            run.tasks,
         ),
         info,
     )

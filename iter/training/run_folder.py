@@ -29,6 +29,35 @@ def find_resume_state(resume: object, run_dir: Path) -> tuple[Path, Path] | None
     return state, folder
 
 
+def continue_log_in(run_dir: Path, job_dir: Path) -> None:
+    """Resuming a run from another folder: Hydra opened this job's ``train.log`` in its new
+    folder; the run's log is the resumed folder's. Move the file handler there (appending),
+    carry over what was already written, and drop the new folder if nothing else is in it,
+    so that a run keeps one folder and one log however often it is resumed."""
+    job_dir, run_dir = job_dir.resolve(), run_dir.resolve()
+    if job_dir == run_dir:
+        return
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            path = Path(handler.baseFilename)
+            if path.parent != job_dir:
+                continue
+            handler.acquire()
+            try:
+                handler.close()  # flushes; the next record reopens at the new path
+                written = path.read_text(encoding="utf-8") if path.is_file() else ""
+                target = run_dir / path.name
+                with target.open("a", encoding="utf-8") as log:
+                    log.write(written)
+                path.unlink(missing_ok=True)
+                handler.baseFilename = str(target)
+                handler.mode = "a"
+            finally:
+                handler.release()
+    if job_dir.is_dir() and not any(job_dir.iterdir()):
+        job_dir.rmdir()
+
+
 def check_same_configuration(run_dir: Path, cfg: DictConfig) -> bool:
     """Whether ``run_dir`` holds a run (finished or interrupted); an error if it holds one
     of another configuration (``command``, ``resume`` and ``paths`` may differ)."""

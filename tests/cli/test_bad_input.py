@@ -23,7 +23,6 @@ from tests.conftest import REPO, tiny_model
 pytestmark = pytest.mark.slow
 
 CONFIG_ERROR = 2  # IterError.exit_code
-HYDRA_ERROR = 1  # Hydra's own composition errors
 
 
 def run(args: list[str], env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -73,15 +72,21 @@ CUDA = torch.cuda.is_available()
 @pytest.mark.parametrize(
     ("args", "code", "phrases"),
     [
-        (["dataset=nope"], HYDRA_ERROR, ["Could not find 'dataset/nope'", "conll04"]),
-        (["--dataset", "nope"], HYDRA_ERROR, ["Could not find 'dataset/nope'"]),
+        (["dataset=nope"], CONFIG_ERROR, ["Could not find 'dataset/nope'", "conll04"]),
+        (["--dataset", "nope"], CONFIG_ERROR, ["Could not find 'dataset/nope'"]),
+        (["trainer.foo=1"], CONFIG_ERROR, ["Could not override 'trainer.foo'"]),
+        (["+model.dropuot=0.1"], CONFIG_ERROR,
+         ["model.dropuot: not a setting of model; did you mean model.dropout?"]),
         (["--seed"], CONFIG_ERROR, ["--seed needs a value"]),
-        (["seed=abc"], CONFIG_ERROR, ["seed must be a non-negative integer, got 'abc'"]),
+        (["seed=abc"], CONFIG_ERROR, ["seed: expected an integer, got 'abc'"]),
+        (["seed=-1"], CONFIG_ERROR, ["seed: must be a non-negative integer, got -1"]),
         (["--transformer", "/no/such/encoder"], CONFIG_ERROR,
          ["encoder '/no/such/encoder': no such folder"]),
         (["trainer.precision=fp64"], CONFIG_ERROR, ["'fp64' is not one of fp32, bf16, fp16"]),
         (["trainer.batch_size=0"], CONFIG_ERROR, ["trainer.batch_size must be >= 1, got 0"]),
-        (["trainer.batch_size=true"], CONFIG_ERROR, ["trainer.batch_size must be an integer"]),
+        (["trainer.batch_size=true"], CONFIG_ERROR,
+         ["trainer.batch_size: expected an integer, got True"]),
+        (["trainer.device=gpu"], CONFIG_ERROR, ["trainer.device: 'gpu' is not auto, cpu"]),
         (["trainer.head_lr=0"], CONFIG_ERROR, ["trainer.head_lr must be > 0"]),
         (["trainer.encoder_warmup=2"], CONFIG_ERROR, ["fraction of all steps, in [0, 1]"]),
         (["trainer.head_schedule=cosine"], CONFIG_ERROR,
@@ -93,8 +98,9 @@ CUDA = torch.cuda.is_available()
          ["model.loss_reduction must be one of sum, batch, mean"]),
         (["model.d_ff=-1"], CONFIG_ERROR,
          ["model.d_ff must be a width >= 1, or 0 for the encoder's own; got -1"]),
-        (["model.dropout=abc"], CONFIG_ERROR,
-         ["model.dropout must be a number in [0, 1); got 'abc'"]),
+        (["model.dropout=abc"], CONFIG_ERROR, ["model.dropout: expected a number, got 'abc'"]),
+        (["model.dropout=1.5"], CONFIG_ERROR,
+         ["model.dropout must be a number in [0, 1); got 1.5"]),
         (["model.activation=swishy"], CONFIG_ERROR, ["model.activation 'swishy' is unknown"]),
         pytest.param(["trainer.precision=fp16"], CONFIG_ERROR, ["fp16 needs a CUDA device"],
                      marks=pytest.mark.skipif(CUDA, reason="fp16 is valid with CUDA")),
@@ -106,6 +112,21 @@ def test_bad_training_config(args, code, phrases, env, tmp_path):
     result = run(["train.py", *args, "logger=none", "trainer.max_epochs=1"], env)
     assert_clean_failure(result, code, *phrases)
     assert checkpoints_under(tmp_path / "outputs") == []
+
+
+def test_bad_config_stops_before_hydra_makes_a_run_folder(env, tmp_path):
+    result = run(["train.py", "model.d_ff=-1", "logger=none"], env)
+    assert_clean_failure(result, CONFIG_ERROR, "model.d_ff must be a width")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_a_sweep_with_one_bad_job_starts_none(env, tmp_path):
+    # The second job's value is wrong: no job may start (or be queued) before it is found.
+    result = run(["train.py", "-m", "seed=1,2", "model.dropout=0.1,1.5", "logger=none"], env)
+    assert_clean_failure(result, CONFIG_ERROR, "model.dropout must be a number in [0, 1)")
+    assert "sweep job" in result.stderr
+    assert not list((tmp_path / "outputs").rglob("config.yaml"))
 
 
 def test_encoder_folder_without_a_model(env, tmp_path):

@@ -126,3 +126,11 @@ def test_killed_mid_epoch_and_resumed_matches_uninterrupted(
     # Hydra's job logging writes log records to stdout; progress bars and errors go to stderr.
     assert "resumed at epoch 2" in resumed.stdout + resumed.stderr
     assert comparable(run_dir) == uninterrupted
+    # One run, one folder, one log: the resumed job's log lines join the run's train.log
+    # rather than a second folder Hydra made for the new job.
+    assert [p.name for p in (tmp_path / "runs" / "conll04" / "minilm").iterdir()] == [
+        run_dir.name
+    ]
+    log = (run_dir / "train.log").read_text()
+    assert "epoch 1: train loss" in log and "resumed at epoch 2" in log
+    assert log.index("epoch 1: train loss") < log.index("resumed at epoch 2")
