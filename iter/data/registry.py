@@ -43,6 +43,10 @@ class DatasetSpec:
     dev_split: str = "dev"
     test_split: str = "test"
     context_window: int = 0
+    # How the corpus split raw text into words and sentences; a checkpoint records it so that
+    # predict() splits text the same way (iter.inference.text.TextSplitting).
+    word_splitter: str = "treebank"
+    sentence_splitter: str = "pysbd"
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

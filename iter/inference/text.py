@@ -9,6 +9,11 @@ string. Sentences are predicted one by one (the models are trained on sentences;
 sent as one sequence loses most of its relations), so relations never cross sentences.
 Sentences longer than the encoder's limit are split into word-aligned windows by the
 encoder pipeline and merged back.
+
+A checkpoint records how its training corpus was split (:class:`TextSplitting`, saved in its
+config as ``text_splitting``): the word splitter, the sentence splitter, and the words of
+cross-sentence context its sentences were trained with, which raw text then gets from the
+neighbouring sentences of the same text.
 """
 
 from __future__ import annotations
@@ -23,6 +28,48 @@ from iter.data.document import Document
 from iter.inference.documents import Autocast, Decoder, predict_scored
 
 Word = tuple[str, int, int]  # the word, its start and end offsets in the text
+
+# How a corpus was split into words: Penn Treebank (CoNLL04, CoNLL03, ACE05 and the other
+# corpora here), or at white space (text that comes tokenized already, one space apart).
+WORD_SPLITTERS = ("treebank", "whitespace")
+# ...and into sentences: pySBD, one per line, or none (each text is one sentence).
+SENTENCE_SPLITTERS = ("pysbd", "lines", "none")
+
+
+@dataclass(frozen=True)
+class TextSplitting:
+    """How raw text is split for a model, as its training corpus was."""
+
+    words: str = "treebank"
+    sentences: str = "pysbd"
+    context_window: int = 0  # words of the neighbouring sentences on each side
+
+    def __post_init__(self) -> None:
+        if self.words not in WORD_SPLITTERS:
+            raise ValueError(
+                f"text_splitting.words must be one of {', '.join(WORD_SPLITTERS)}; "
+                f"got {self.words!r}"
+            )
+        if self.sentences not in SENTENCE_SPLITTERS:
+            raise ValueError(
+                f"text_splitting.sentences must be one of {', '.join(SENTENCE_SPLITTERS)}; "
+                f"got {self.sentences!r}"
+            )
+        if isinstance(self.context_window, bool) or not isinstance(self.context_window, int) \
+                or self.context_window < 0:  # fmt: skip
+            raise ValueError(
+                f"text_splitting.context_window must be an integer >= 0; "
+                f"got {self.context_window!r}"
+            )
+
+    @classmethod
+    def of(cls, config: object) -> TextSplitting:
+        """The splitting a model's config records (checkpoints saved before it was
+        recorded were all trained on Treebank-split sentences without context)."""
+        return cls(**(getattr(config, "text_splitting", None) or {}))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -94,13 +141,16 @@ def _is_abbreviation(word: str) -> bool:
     )
 
 
-def split_words(sentence: str, offset: int = 0) -> list[Word]:
-    """(word, start, end) for each word of one sentence, Penn-Treebank style; the offsets
-    are into the sentence, plus ``offset``.
+def split_words(sentence: str, offset: int = 0, splitter: str = "treebank") -> list[Word]:
+    """(word, start, end) for each word of one sentence, Penn-Treebank style (or at white
+    space); the offsets are into the sentence, plus ``offset``.
 
     The Treebank tokenizer splits the sentence-final period off any word; an abbreviation
     keeps it (``... Martin Luther King Jr.``), as the corpora tokenize it.
     """
+    if splitter == "whitespace":
+        return [(m.group(), offset + m.start(), offset + m.end()) for m in
+                re.finditer(r"\S+", sentence)]  # fmt: skip
     words = [(sentence[a:b], offset + a, offset + b) for a, b in
              _word_tokenizer().span_tokenize(sentence)]  # fmt: skip
     if len(words) >= 2 and words[-1][0] == "." and words[-2][2] == words[-1][1]:
@@ -110,8 +160,12 @@ def split_words(sentence: str, offset: int = 0) -> list[Word]:
     return words
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
+def split_sentences(text: str, splitter: str = "pysbd") -> list[tuple[int, int]]:
     """Character spans (start, end) of the sentences of ``text``, blanks left out."""
+    if splitter == "lines":
+        return [_stripped(text, m.start(), m.end()) for m in re.finditer(r"[^\n]*\S[^\n]*", text)]
+    if splitter == "none":
+        return [_stripped(text, 0, len(text))] if text.strip() else []
     pieces, start = [], 0
     for boundary in _STANDALONE_END.finditer(text):
         pieces.append((start, boundary.start()))
@@ -137,20 +191,30 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _stripped(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
 def text_sentences(
-    item: str | Sequence[str], by_sentence: bool = True
+    item: str | Sequence[str],
+    by_sentence: bool = True,
+    splitting: TextSplitting = TextSplitting(),
 ) -> tuple[str, list[list[Word]]]:
     """The text and its sentences as word lists with offsets. A list of words is one
     sentence, joined by single spaces; a string is split into sentences (unless
-    ``by_sentence`` is false) and words."""
+    ``by_sentence`` is false) and words, as ``splitting`` says."""
     if not isinstance(item, str):
         words, position = [], 0
         for word in item:
             words.append((word, position, position + len(word)))
             position += len(word) + 1
         return " ".join(item), [words] if words else []
-    spans = split_sentences(item) if by_sentence else [(0, len(item))]
-    sentences = [split_words(item[a:b], a) for a, b in spans]
+    spans = split_sentences(item, splitting.sentences if by_sentence else "none")
+    sentences = [split_words(item[a:b], a, splitting.words) for a, b in spans]
     return item, [words for words in sentences if words]
 
 
@@ -163,11 +227,17 @@ def predict_texts(
     link_threshold: float | None = None,
     by_sentence: bool = True,
 ) -> list[TextPrediction]:
-    """Predictions for plain strings (split into sentences and words) or pre-tokenized
-    word lists (one sentence each, joined by spaces)."""
-    prepared = [text_sentences(item, by_sentence) for item in texts]
-    sentences = [words for _, text_words in prepared for words in text_words]
-    documents = [Document(tuple(w for w, _, _ in words)) for words in sentences]
+    """Predictions for plain strings (split into sentences and words, as the model's
+    training corpus was) or pre-tokenized word lists (one sentence each, joined by spaces).
+    A model trained with cross-sentence context sees that many words of the neighbouring
+    sentences of the same text on each side."""
+    splitting = TextSplitting.of(model.config)
+    prepared = [text_sentences(item, by_sentence, splitting) for item in texts]
+    documents = [
+        document
+        for _, text_words in prepared
+        for document in _with_context(text_words, splitting.context_window)
+    ]
     scored = iter(
         predict_scored(
             model, documents, batch_size, autocast, progress=progress,
@@ -182,6 +252,18 @@ def predict_texts(
             _add_sentence(text, words, next(scored), entities, relations)
         results.append(TextPrediction(text, tuple(entities), tuple(relations)))
     return results
+
+
+def _with_context(sentences: list[list[Word]], window: int) -> list[Document]:
+    """One document per sentence of a text, with up to ``window`` words of the sentences
+    before and after it (never scored), as the training corpus gave them."""
+    tokens = [tuple(word for word, _, _ in words) for words in sentences]
+    documents = []
+    for k, words in enumerate(tokens):
+        left = [w for sentence in tokens[:k] for w in sentence][-window:] if window else []
+        right = [w for sentence in tokens[k + 1 :] for w in sentence][:window]
+        documents.append(Document(words, left_context=tuple(left), right_context=tuple(right)))
+    return documents
 
 
 def _add_sentence(

@@ -8,6 +8,7 @@ from transformers import AutoConfig, PretrainedConfig
 from transformers.activations import ACT2FN
 
 from iter.errors import ConfigError
+from iter.inference.text import TextSplitting
 from iter.modeling.link_context import LINK_CONTEXTS
 
 # The objective's choices (METHOD.md, "What the published code trains"). The first of each is
@@ -30,6 +31,42 @@ def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigError(f"model.{name} must be one of {', '.join(choices)}; got {value!r}")
     return str(value)
+
+
+def _text_splitting(value: dict | None) -> dict:
+    """How raw text is split for this model, as its training corpus was (recorded so that
+    ``predict`` splits text the same way); see :class:`~iter.inference.text.TextSplitting`."""
+    try:
+        return TextSplitting(**(value or {})).to_dict()
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err)) from None
+
+
+def _check_types_and_heads(
+    relation_types: Sequence[str],
+    symmetric_relation_types: Sequence[str],
+    nesting_depth: int,
+    d_ff: object,
+    dropout: object,
+    activation: object,
+) -> None:
+    unknown_symmetric = set(symmetric_relation_types) - set(relation_types)
+    if unknown_symmetric:
+        raise ConfigError(
+            f"symmetric_relation_types {sorted(unknown_symmetric)} are not relation types"
+        )
+    if nesting_depth < 1:
+        raise ConfigError(f"nesting_depth must be >= 1, got {nesting_depth}")
+    if isinstance(d_ff, bool) or not isinstance(d_ff, int) or d_ff < 0:
+        raise ConfigError(
+            f"model.d_ff must be a width >= 1, or 0 for the encoder's own; got {d_ff!r}"
+        )
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not (0 <= dropout < 1):
+        raise ConfigError(f"model.dropout must be a number in [0, 1); got {dropout!r}")
+    if activation not in ACT2FN:
+        raise ConfigError(
+            f"model.activation {activation!r} is unknown; known: {', '.join(sorted(ACT2FN))}"
+        )
 
 
 def encoder_ff_width(encoder_config: dict) -> int:
@@ -77,27 +114,12 @@ class ITERConfig(PretrainedConfig):
         dataset: str | None = None,
         initializer_range: float = 0.02,
         decoding: str = "words",
+        text_splitting: dict | None = None,
         **kwargs,
     ) -> None:
-        unknown_symmetric = set(symmetric_relation_types) - set(relation_types)
-        if unknown_symmetric:
-            raise ConfigError(
-                f"symmetric_relation_types {sorted(unknown_symmetric)} are not relation types"
-            )
-        if nesting_depth < 1:
-            raise ConfigError(f"nesting_depth must be >= 1, got {nesting_depth}")
-        if isinstance(d_ff, bool) or not isinstance(d_ff, int) or d_ff < 0:
-            raise ConfigError(
-                f"model.d_ff must be a width >= 1, or 0 for the encoder's own; got {d_ff!r}"
-            )
-        if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not (
-            0 <= dropout < 1
-        ):
-            raise ConfigError(f"model.dropout must be a number in [0, 1); got {dropout!r}")
-        if activation not in ACT2FN:
-            raise ConfigError(
-                f"model.activation {activation!r} is unknown; known: {', '.join(sorted(ACT2FN))}"
-            )
+        _check_types_and_heads(
+            relation_types, symmetric_relation_types, nesting_depth, d_ff, dropout, activation
+        )
         if double_pair_width is None:
             # The authors' configs: d_ff 0 means the encoder's width, and then the two pair
             # heads (whose input is two states) are twice as wide.
@@ -130,6 +152,7 @@ class ITERConfig(PretrainedConfig):
         self.dataset = dataset
         self.initializer_range = initializer_range
         self.decoding = _choice("decoding", decoding, DECODINGS)
+        self.text_splitting = _text_splitting(text_splitting)
         super().__init__(**kwargs)
 
     @property

@@ -97,6 +97,11 @@ def build_model(cfg: DictConfig, spec: DatasetSpec) -> ITERForRelationExtraction
         link_threshold=cfg.model.link_threshold,
         max_sequence_length=cfg.model.max_length,
         dataset=spec.name,
+        text_splitting={
+            "words": spec.word_splitter,
+            "sentences": spec.sentence_splitter,
+            "context_window": spec.context_window,
+        },
     )
 
 

@@ -76,6 +76,8 @@ class DatasetSchema:
     metric_average: str = MISSING
     selection_metric: Optional[str] = MISSING  # noqa: UP045 - null: by the data's relations
     context_window: int = MISSING
+    word_splitter: str = MISSING
+    sentence_splitter: str = MISSING
     fold: Optional[int] = None  # noqa: UP045 - cross-validation datasets (ADE)
 
 
@@ -244,9 +246,18 @@ def _check_model(model: ModelSchema) -> None:
 
 def _check_dataset(dataset: DatasetSchema) -> None:
     from iter.data.registry import DatasetSpec
+    from iter.inference.text import SENTENCE_SPLITTERS, WORD_SPLITTERS
 
     if dataset.context_window < 0:
         raise ConfigError(f"dataset.context_window: must be >= 0, got {dataset.context_window}")
+    for key, choices in (
+        ("word_splitter", WORD_SPLITTERS),
+        ("sentence_splitter", SENTENCE_SPLITTERS),
+    ):
+        if getattr(dataset, key) not in choices:
+            raise ConfigError(
+                f"dataset.{key}: {getattr(dataset, key)!r} is not one of {', '.join(choices)}"
+            )
     values = dataclasses.asdict(dataset)
     # Types left null are read from the training files later; stand-ins let the other rules
     # (splits, averages, symmetric types) be checked now.

@@ -9,17 +9,23 @@ import sys
 import pytest
 
 from iter.data.document import Entity, Relation
+from iter.errors import ConfigError
 from iter.inference import text as text_module
 from iter.inference.documents import ScoredAnnotations
-from iter.inference.text import predict_texts, split_sentences, split_words, text_sentences
-from tests.conftest import REPO, tiny_model
+from iter.inference.text import (
+    TextSplitting,
+    predict_texts,
+    split_sentences,
+    split_words,
+    text_sentences,
+)
+from tests.conftest import REPO, minilm_path, tiny_model
 
 
 def test_split_words_like_the_treebank_corpora():
     # CoNLL04's own tokens for these: 's split off, abbreviations and initials whole.
     text = (
-        "Dr. Smith's company, Acme Inc., hired F. Kennedy -- \"the best\" -- "
-        "in the U.S. on Nov. 3"
+        'Dr. Smith\'s company, Acme Inc., hired F. Kennedy -- "the best" -- in the U.S. on Nov. 3'
     )
     words = split_words(text, offset=7)
     assert [w for w, _, _ in words] == [
@@ -149,3 +155,66 @@ def test_iter_predict_reads_standard_input(checkpoint):
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["text"] for line in lines] == ["Mary works for Acme .", "", "Boston is big ."]
+
+
+# ----------------------------------------------------------------------------- splitting recorded
+def test_other_splitters_keep_offsets():
+    text = "Acme Corp.'s  chief\nlives in  Zürich .\n\n  Mary left ."
+    words = split_words("Acme Corp.'s  chief", offset=3, splitter="whitespace")
+    assert words == [("Acme", 3, 7), ("Corp.'s", 8, 15), ("chief", 17, 22)]
+    lines = split_sentences(text, "lines")
+    assert [text[a:b] for a, b in lines] == [
+        "Acme Corp.'s  chief",
+        "lives in  Zürich .",
+        "Mary left .",
+    ]
+    assert [text[a:b] for a, b in split_sentences(text, "none")] == [text.strip()]
+    assert split_sentences("  \n ", "none") == [] == split_sentences("  \n ", "lines")
+
+
+def test_a_checkpoint_records_how_its_corpus_was_split(minilm_tokenizer, tmp_path):
+    from iter.modeling.model import ITERForRelationExtraction
+
+    recorded = {"words": "whitespace", "sentences": "lines", "context_window": 3}
+    tiny_model(minilm_tokenizer, text_splitting=recorded).save_pretrained(tmp_path)
+    loaded = ITERForRelationExtraction.from_pretrained(tmp_path)
+    assert TextSplitting.of(loaded.config) == TextSplitting(**recorded)
+    # Models saved before the splitting was recorded were trained on Treebank sentences.
+    assert TextSplitting.of(object()) == TextSplitting("treebank", "pysbd", 0)
+    with pytest.raises(ConfigError, match=r"text_splitting\.words must be one of treebank"):
+        tiny_model(minilm_tokenizer, text_splitting={"words": "spacy"})
+
+
+def test_predict_splits_as_recorded_and_gives_the_context_window(minilm_tokenizer, monkeypatch):
+    seen = []
+
+    def fake_predict(model, documents, *args, **kwargs):
+        seen.extend(documents)
+        return [ScoredAnnotations({}, {}) for _ in documents]
+
+    monkeypatch.setattr(text_module, "predict_scored", fake_predict)
+    splitting = {"words": "whitespace", "sentences": "lines", "context_window": 3}
+    model = tiny_model(minilm_tokenizer, text_splitting=splitting)
+    predict_texts(model, ["Mary's boss left.\nShe works for Acme Inc. now\nBye", "Alone here"])
+    assert [d.tokens for d in seen] == [
+        ("Mary's", "boss", "left."),
+        ("She", "works", "for", "Acme", "Inc.", "now"),
+        ("Bye",),
+        ("Alone", "here"),
+    ]
+    # Up to 3 words of the neighbouring sentences of the same text, never of another text.
+    assert [(d.left_context, d.right_context) for d in seen] == [
+        ((), ("She", "works", "for")),
+        (("Mary's", "boss", "left."), ("Bye",)),
+        (("Acme", "Inc.", "now"), ()),
+        ((), ()),
+    ]
+
+
+def test_training_records_the_datasets_splitting():
+    from iter.data.registry import DatasetSpec, compose_config
+    from iter.training.run import build_model
+
+    cfg = compose_config(["dataset=conll03", f"model.transformer={minilm_path()}"])
+    model = build_model(cfg, DatasetSpec.from_config(cfg.dataset))
+    assert TextSplitting.of(model.config) == TextSplitting("treebank", "pysbd", 64)
