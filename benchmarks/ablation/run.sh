@@ -9,7 +9,14 @@ row=$1 seed=$2
 shift 2
 mkdir -p "outputs/ablation/$row"
 # A finished run is skipped; an interrupted one (a session ended) continues from its state.
-existing=$(ls -d "outputs/ablation/$row/runs/conll04/minilm/seed$seed-"* 2>/dev/null | tail -n 1 || true)
+# The newest folder of this seed that holds a run (a finished one, or an interrupted one's
+# state); a folder with neither is not a run to continue.
+existing=""
+for folder in "outputs/ablation/$row/runs/conll04/minilm/seed$seed-"*; do
+  if [ -f "$folder/metrics.json" ] || [ -f "$folder/training_state.pt" ]; then
+    existing=$folder
+  fi
+done
 if [ -n "$existing" ]; then
   if grep -q '"scores"' "$existing/metrics.json" 2>/dev/null; then
     echo "finished already: $existing"

@@ -118,13 +118,13 @@ def init_distributed(device_setting: str) -> DistributedContext:
     return DistributedContext(rank, world_size, local_rank)
 
 
-def device_for(context: DistributedContext, device: torch.device) -> torch.device:
+def device_for(distributed: DistributedContext, device: torch.device) -> torch.device:
     """One GPU per process: rank-local CUDA devices; CPU stays CPU."""
-    if context.enabled and device.type == "cuda":
-        return torch.device("cuda", context.local_rank)
+    if distributed.enabled and device.type == "cuda":
+        return torch.device("cuda", distributed.local_rank)
     return device
 
 
-def shutdown(context: DistributedContext) -> None:
-    if context.enabled and dist.is_initialized():
+def shutdown(distributed: DistributedContext) -> None:
+    if distributed.enabled and dist.is_initialized():
         dist.destroy_process_group()
