@@ -52,6 +52,25 @@ def test_split_sentences_keeps_offsets_and_abbreviations():
     assert len(text_sentences(text, by_sentence=False)[1]) == 1
 
 
+def test_split_sentences_finds_the_boundaries_a_long_text_hides_from_the_segmenter():
+    # An open quotation early on makes the segmenter miss the later boundaries; a word with
+    # its period attached before a capital is one unless it is an abbreviation; a closing
+    # quote stays with its sentence; a dateline's agency ends a unit.
+    text = (
+        "` ` The old bugaboo is where it goes , said a meteorologist in Galveston. "
+        "Pat Epps met Gov. Cecil Andrus in Boise. ` ` It was one-sided. ' ' "
+        "Hatcher also left. PERUGIA , Italy ( AP ) The Pope arrived."
+    )
+    assert [text[a:b] for a, b in split_sentences(text)] == [
+        "` ` The old bugaboo is where it goes , said a meteorologist in Galveston.",
+        "Pat Epps met Gov. Cecil Andrus in Boise.",
+        "` ` It was one-sided. ' '",
+        "Hatcher also left.",
+        "PERUGIA , Italy ( AP )",
+        "The Pope arrived.",
+    ]
+
+
 def test_predictions_are_grounded_in_the_input_string(monkeypatch, minilm_tokenizer):
     """Word-level predictions map to exact character offsets of the original text."""
     text = "  Mary Smith  works for\tAcme Corp. in Zürich ."
