@@ -7,7 +7,8 @@ The metadata is built with huggingface_hub's ``ModelCardData`` and ``EvalResult`
 ``card.data.eval_results``. The prose is ``iter/templates/model_card.md``, whose
 ``{placeholders}`` are filled by name. Some names contain dots (``{torch.version}``), so this
 is plain replacement rather than ``str.format``, and an unfilled placeholder is an error
-rather than a card with holes in it.
+rather than a card with holes in it. When a sweep ends, :func:`card_for_sweep` restates the
+card of the run it chose (chosen from N runs, the sweep's test mean ± std), prose only.
 
 The template departs from the spec's (``../shared/spec/model-card-template.md``), which was
 written for the authors' published checkpoints: "best of 5 runs", "1 GPU", their repository
@@ -37,6 +38,9 @@ TEMPLATE = "model_card.md"
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
 # The template's opening comment explains the template; it is no part of a card.
 TEMPLATE_COMMENT = re.compile(r"\A\s*<!--.*?-->\s*", re.S)
+# A run's command that is a call of the package's Python API (``iter.train(...)``); a command
+# line starts with its program instead (``iter train``, ``python3 train.py``).
+PYTHON_CALL = re.compile(r"iter\.[A-Za-z_]\w*\(")
 # Where the usage snippet loads from when the card cannot know the hub id yet.
 DEFAULT_MODEL_ID = "path/to/checkpoint-best"
 TASK_TYPES = {
@@ -63,7 +67,8 @@ class CardValues:
     ``f1`` holds the micro F1 (0..1) of each of ``tasks`` on ``split`` ("test" once the run
     has scored test, "dev" before); ``score`` is the dataset's main score on that split (its
     selection metric and average, named by ``score_name``). ``runs`` is how many training
-    runs the checkpoint was chosen from: 1 for a run's own card, N where a sweep picks one.
+    runs the checkpoint was chosen from: 1 for a run's own card, N where a sweep picks one
+    (the sweep restates the card its run wrote, with :func:`card_for_sweep`).
     """
 
     dataset: str
@@ -90,10 +95,7 @@ class CardValues:
 
     def selection(self) -> str:
         """How the checkpoint was chosen, in one sentence that is true of its runs."""
-        epoch = f"the epoch with the best dev {self.score_name}"
-        if self.runs == 1:
-            return f"This checkpoint comes from a single training run: {epoch}."
-        return f"This checkpoint was chosen from {self.runs} training runs (in its run, {epoch})."
+        return selection_sentence(self.runs, self.score_name)
 
     def placeholders(self) -> dict[str, str]:
         """The template's placeholders, filled."""
@@ -117,6 +119,19 @@ class CardValues:
             ),
             "citation": CITATION,
         }
+
+
+def selection_sentence(runs: int, score_name: str) -> str:
+    """How a checkpoint was chosen from ``runs`` training runs, by its dev ``score_name``."""
+    epoch = f"the epoch with the best dev {score_name}"
+    if runs == 1:
+        return f"This checkpoint comes from a single training run: {epoch}."
+    return f"This checkpoint was chosen from {runs} training runs: the run and, in it, {epoch}."
+
+
+def selection_score_name(metric: str, average: str) -> str:
+    """The name of a dataset's selection score, e.g. "RE+ micro F1"."""
+    return f"{TASK_LABELS[metric]} {average} F1"
 
 
 def metric_name(task: str, split: str) -> str:
@@ -218,7 +233,7 @@ def card_values(
         f1={task: float(scores[task]["micro"]["f1"]) for task in tasks},
         split=split,
         score=float(scores[main][average]["f1"]),
-        score_name=f"{TASK_LABELS[main]} {average} F1",
+        score_name=selection_score_name(main, average),
         seed=int(cfg.seed),
         torch_version=str(env["torch"]),
         cuda=str(env["cuda"]),
@@ -227,6 +242,14 @@ def card_values(
         runs=runs,
         model_id=model_id,
     )
+
+
+def command_block(command: str) -> list[str]:
+    """The fenced lines of a run's command: a command line as shell, and the Python call that
+    ``iter.train(...)`` records as Python, with the import that makes it run as shown."""
+    if PYTHON_CALL.match(command):
+        return ["```python", "import iter", "", command, "```"]
+    return ["```shell", command, "```"]
 
 
 def card_details(
@@ -238,7 +261,7 @@ def card_details(
     tasks: Sequence[str] = TASKS,
 ) -> str:
     """The section on this run: its command, checkpoint epoch, versions and scores."""
-    lines = ["### This run", "", "Exact command:", "", "```shell", command, "```", ""]
+    lines = ["### This run", "", "Exact command:", "", *command_block(command), ""]
     lines.append(
         f"Checkpoint from epoch {best_epoch}; git commit `{env['git_commit']}`"
         f"{' (uncommitted changes)' if env['git_dirty'] else ''}; "
@@ -254,3 +277,67 @@ def card_details(
                     f"{100 * micro['recall']:.2f} | {100 * micro['f1']:.2f} |"
                 )
     return "\n".join(lines)
+
+
+# The section a sweep adds to the card of the run it chose; a later summary replaces it.
+SWEEP_HEADING = "### The sweep it was chosen from"
+# The selection sentence in each form selection_sentence() writes.
+SELECTION_LINE = re.compile(
+    r"^This checkpoint (?:comes from a single training run|was chosen from \d+ training runs)"
+    r"\b.*$",
+    re.M,
+)
+SWEEP_SECTION = re.compile(rf"\n*^{re.escape(SWEEP_HEADING)}$.*?(?=^### |\Z)", re.M | re.S)
+
+
+def sweep_section(
+    runs: Sequence[str],
+    chosen: str,
+    tasks: Sequence[str],
+    test: Mapping[str, tuple[float, float]],
+    average: str,
+) -> str:
+    """The section on the card of the run a sweep chose: the sweep's finished ``runs`` (run
+    folder names) and their test F1 per task, ``test[task]`` being (mean, sample standard
+    deviation) as fractions in the dataset's ``average``."""
+    lines = [
+        SWEEP_HEADING,
+        "",
+        f"This checkpoint is `{chosen}`'s, the best by dev score of the {len(runs)} finished "
+        f"runs of its sweep ({', '.join(runs)}). Their test F1 in %, mean ± sample standard "
+        "deviation:",
+        "",
+        "| test | mean ± std |",
+        "|---|---:|",
+    ]
+    for task in tasks:
+        mean, std = test[task]
+        lines.append(f"| {TASK_LABELS[task]} ({average}) | {100 * mean:.2f} ± {100 * std:.2f} |")
+    return "\n".join(lines)
+
+
+def card_for_sweep(card: str, runs: int, score_name: str, section: str = "") -> str:
+    """A rendered ``card`` restated by a sweep: its selection sentence for ``runs`` runs, and
+    ``section`` at its end in place of an earlier sweep's (``runs=1`` without a section is
+    the card of a run no sweep chose). ``card`` itself when that changes nothing.
+
+    Only the prose changes: the metadata, whose model-index holds the run's own scores, is
+    kept byte for byte. A ValueError if the card has no selection sentence to restate.
+    """
+    import yaml  # huggingface_hub's own dependency, which parses the card's header
+    from huggingface_hub import ModelCard
+
+    try:
+        text = ModelCard(card).text
+    except (TypeError, yaml.YAMLError) as err:  # a bad model-index is a ValueError already
+        raise ValueError(f"not a card the hub can read: {err}") from None
+    body, found = SELECTION_LINE.subn(selection_sentence(runs, score_name), text, count=1)
+    if not found:
+        raise ValueError("the card does not say how its checkpoint was chosen")
+    # An earlier sweep's section goes wherever it was; the blank line before a heading stays.
+    body = SWEEP_SECTION.sub("\n\n", body).rstrip("\n") + "\n"
+    if section:
+        body += "\n" + section.strip("\n") + "\n"
+    if body == text:
+        return card
+    return card[: len(card) - len(text)] + body

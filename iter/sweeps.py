@@ -4,12 +4,16 @@ A sweep folder holds one run folder per job (Hydra multirun: ``<sweep>/seed1``, 
 with the ``metrics.json`` a finished run writes. :func:`summarize_sweep` reads them all and
 reports each run's dev and test NER / RE / RE+, the mean ± standard deviation over runs, and
 the run chosen by dev score (the checkpoint to publish, as the paper does with best of 5).
+:func:`write_summary` also restates that run's model card: chosen from N runs, with the
+sweep's test mean ± std beside the run's own scores.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +22,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
 from iter.errors import ConfigError, IterError
-from iter.tasks import TASK_LABELS, TASKS
+from iter.tasks import TASK_LABELS, TASKS, tasks_of
+
+logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 
@@ -163,14 +169,57 @@ def summary_markdown(summary: dict) -> str:
 
 def write_summary(sweep_dir: Path) -> dict:
     """Write ``summary.json``, ``summary.md`` and the ``scores.png`` plot into the sweep
-    folder; return the summary."""
+    folder and restate the runs' cards (:func:`restate_cards`); return the summary."""
     from iter.plots import SWEEP_FILE, plot_sweep
 
     summary = summarize_sweep(sweep_dir)
     (Path(sweep_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
     (Path(sweep_dir) / "summary.md").write_text(summary_markdown(summary))
     plot_sweep(summary, Path(sweep_dir) / SWEEP_FILE)
+    restate_cards(summary)
     return summary
+
+
+def restate_cards(summary: dict) -> list[Path]:
+    """The chosen run's card says that it was chosen from the sweep's finished runs, with
+    their test mean ± std; every other run's card says again that it is one run's, as a
+    re-run sweep with more seeds may have chosen another run since. Returns the cards it
+    rewrote; runs without a checkpoint, and cards it cannot read, keep what they have."""
+    from iter.cards import card_for_sweep, selection_score_name, sweep_section
+    from iter.modeling.hub import CARD_FILE
+
+    metric, average = summary["selection"].split()
+    score_name = selection_score_name(metric, average)
+    names = [run["name"] for run in summary["runs"]]
+    chosen = summary["chosen"]["name"]
+    tasks = tasks_of(summary.get("has_relations", True))
+    test = {t: (s["mean"], s["std"]) for t, s in summary["mean_std"]["test"].items()}
+    rewritten = []
+    for run in summary["runs"]:
+        path = Path(run["checkpoint"]) / CARD_FILE
+        if not path.is_file():
+            continue
+        # One run is no sweep to be chosen from: its card stays a single run's.
+        runs = len(names) if run["name"] == chosen else 1
+        section = sweep_section(names, chosen, tasks, test, average) if runs > 1 else ""
+        try:
+            card = path.read_text(encoding="utf-8")
+            restated = card_for_sweep(card, runs, score_name, section)
+        except ValueError as err:  # also a card that is not UTF-8
+            logger.warning("%s: card left as it is (%s)", path, err)
+            continue
+        if restated != card:
+            _write_text_atomic(path, restated)
+            rewritten.append(path)
+            logger.info("%s: chosen from %d run%s", path, runs, "s" if runs > 1 else "")
+    return rewritten
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    # A card read while it is rewritten is the old one or the new one, never half of each.
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def add_sweep_group(cfg: DictConfig) -> None:

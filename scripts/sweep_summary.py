@@ -1,7 +1,9 @@
 """Summarise a sweep folder: each run's dev/test NER, RE, RE+, mean ± std, the chosen seed.
 
 python3 scripts/sweep_summary.py outputs/sweeps/conll04/minilm/main
-Writes summary.json and summary.md into the folder and prints the Markdown table.
+Writes summary.json and summary.md into the folder and prints the Markdown table; the chosen
+run's checkpoint-best/README.md then says it was chosen from the sweep's finished runs, with
+their test mean ± std (the other runs' cards say they are single runs).
 (train.py -m does this by itself when the sweep ends; this re-runs it, e.g. after a crash.)
 """
 

@@ -197,3 +197,29 @@ def test_a_local_encoder_is_no_base_model(tmp_path):
     values = CardValues(**{**vars(VALUES), "base_model": str(tmp_path)})
     data = loaded(render_card(values), tmp_path).data
     assert data.base_model is None and data.eval_results
+
+
+def test_an_api_runs_call_is_shown_as_python_and_a_command_line_as_shell(tmp_path):
+    call = "iter.train(dataset='conll04', seed=3, trainer={'max_epochs': 3})"
+    details = card_details(call, ENV, scores(0.5, 0.4, 0.3), None, 2)
+    assert f"```python\nimport iter\n\n{call}\n```" in details and "```shell" not in details
+    card = render_card(a_runs_values(), details)
+    assert f"import iter\n\n{call}" in card and loaded(card, tmp_path).data.eval_results
+    for command in ("iter train --dataset conll04 --seed 3", "python3 train.py seed=3"):
+        shown = card_details(command, ENV, scores(0.5, 0.4, 0.3), None, 2)
+        assert f"```shell\n{command}\n```" in shown and "```python" not in shown
+
+
+def test_a_sweep_restates_a_card_and_gives_it_back(tmp_path):
+    single = render_card(a_runs_values(), card_details("train.py", ENV, None, None, 2))
+    section = cards.sweep_section(
+        ["seed1", "seed2"], "seed2", ("ner",), {"ner": (0.5, 0.01)}, "micro"
+    )
+    swept = cards.card_for_sweep(single, 2, "RE+ micro F1", section)
+    assert "This checkpoint was chosen from 2 training runs" in swept
+    assert swept.rstrip().endswith("| NER (micro) | 50.00 ± 1.00 |")
+    assert loaded(swept, tmp_path).data.eval_results == loaded(single, tmp_path).data.eval_results
+    assert cards.card_for_sweep(swept, 2, "RE+ micro F1", section) == swept
+    assert cards.card_for_sweep(swept, 1, "RE+ micro F1") == single
+    with pytest.raises(ValueError, match="does not say how its checkpoint was chosen"):
+        cards.card_for_sweep("---\nlicense: mit\n---\n# Someone's own card\n", 2, "F1")

@@ -8,10 +8,13 @@ import subprocess
 import sys
 
 import pytest
+from huggingface_hub import ModelCard
 
+from iter.cards import CardValues, card_details, render_card
 from iter.errors import IterError
 from iter.sweeps import summarize_sweep, summary_markdown, write_summary
-from scripts import paper_table
+from iter.tasks import TASKS
+from scripts import paper_table, sweep_summary
 from tests.conftest import REPO
 
 
@@ -41,6 +44,104 @@ def write_run(
     if epochs is not None:
         metrics["epochs_trained"] = epochs
     (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def write_card(folder, seed, dev, test, relations=True) -> str:
+    """The checkpoint-best/README.md the run would have written, by the real card functions;
+    returns it."""
+    tasks = TASKS if relations else ("ner",)
+    env = {"torch": "2.5.0", "cuda": "none", "gpu": None, "torch_threads": 1,
+           "git_commit": "abc123", "git_dirty": False, "transformers": "4.57",
+           "python": "3.11"}  # fmt: skip
+    values = CardValues(
+        dataset="conll04",
+        model_name="minilm",
+        base_model="sentence-transformers/all-MiniLM-L6-v2",
+        model_class="ITERForRelationExtraction" if relations else "ITER",
+        tasks=tasks,
+        f1=dict.fromkeys(tasks, test),
+        split="test",
+        score=test,
+        score_name="RE+ micro F1" if relations else "NER micro F1",
+        seed=seed,
+        torch_version="2.5.0",
+        cuda="none",
+        precision="fp32",
+        device="CPU (1 thread)",
+    )
+
+    def table(f1: float) -> dict:
+        return {t: {"micro": {"precision": f1, "recall": f1, "f1": f1}} for t in tasks}
+
+    details = card_details(f"python3 train.py seed={seed}", env, table(dev), table(test), 2, tasks)
+    card = render_card(values, details)
+    (folder / "checkpoint-best").mkdir()
+    (folder / "checkpoint-best" / "README.md").write_text(card, encoding="utf-8")
+    return card
+
+
+def card_of(folder) -> str:
+    return (folder / "checkpoint-best" / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_chosen_runs_card_says_it_was_chosen_from_the_sweep(tmp_path):
+    cards = {}
+    for seed, dev, test in [(1, 0.60, 0.50), (2, 0.70, 0.54), (3, 0.65, 0.58)]:
+        write_run(tmp_path / f"seed{seed}", seed, dev, test)
+        cards[seed] = write_card(tmp_path / f"seed{seed}", seed, dev, test)
+    write_summary(tmp_path)
+    chosen = card_of(tmp_path / "seed2")
+    assert (
+        "This checkpoint was chosen from 3 training runs: the run and, in it, the epoch with "
+        "the best dev RE+ micro F1." in chosen
+    )
+    assert "single training run" not in chosen
+    assert chosen.count("### The sweep it was chosen from") == 1
+    assert "`seed2`'s, the best by dev score of the 3 finished runs of its sweep" in chosen
+    assert "(seed1, seed2, seed3)" in chosen
+    assert "| RE+ (micro) | 54.00 ± 4.00 |" in chosen and "| NER (micro) | 54.00 ± 4.00 |" in chosen
+    # The metadata is the run's own, byte for byte: its model-index holds its own test F1.
+    header = cards[2][: cards[2].index("\n---\n") + 5]
+    assert chosen.startswith(header)
+    results = ModelCard.load(tmp_path / "seed2" / "checkpoint-best" / "README.md").data
+    assert {r.metric_name: r.metric_value for r in results.eval_results} == {
+        "NER micro F1": 54.0, "RE micro F1": 54.0, "RE+ micro F1": 54.0
+    }  # fmt: skip
+    assert {r.dataset_split for r in results.eval_results} == {"test"}
+    assert "### This run" in chosen and "python3 train.py seed=2" in chosen
+    # The runs it did not choose keep their single run's card, unchanged.
+    for seed in (1, 3):
+        assert card_of(tmp_path / f"seed{seed}") == cards[seed]
+
+    # The script on the finished sweep folder restates the same card, once.
+    sweep_summary.main([str(tmp_path)])
+    assert card_of(tmp_path / "seed2") == chosen
+
+    # More seeds later: the new best is chosen from 4, the earlier choice is one run again.
+    write_run(tmp_path / "seed4", 4, 0.9, 0.62)
+    cards[4] = write_card(tmp_path / "seed4", 4, 0.9, 0.62)
+    sweep_summary.main([str(tmp_path)])
+    assert "chosen from 4 training runs" in card_of(tmp_path / "seed4")
+    assert "(seed1, seed2, seed3, seed4)" in card_of(tmp_path / "seed4")
+    for seed in (1, 2, 3):
+        assert card_of(tmp_path / f"seed{seed}") == cards[seed]
+
+
+def test_a_sweep_of_one_run_or_of_ner_only_claims_what_it_has(tmp_path):
+    single = tmp_path / "single"
+    write_run(single / "seed1", 1, 0.6, 0.5)
+    card = write_card(single / "seed1", 1, 0.6, 0.5)
+    write_summary(single)
+    assert card_of(single / "seed1") == card  # one run is no choice among runs
+
+    ner = tmp_path / "ner"
+    for seed, dev in [(1, 0.8), (2, 0.9)]:
+        write_run(ner / f"seed{seed}", seed, dev, dev - 0.1, dataset="conll03", relations=False)
+        write_card(ner / f"seed{seed}", seed, dev, dev - 0.1, relations=False)
+    write_summary(ner)
+    chosen = card_of(ner / "seed2")
+    assert "chosen from 2 training runs" in chosen and "| NER (micro) | 75.00 ± 7.07 |" in chosen
+    assert "RE (micro) |" not in chosen.split("### The sweep it was chosen from")[1]
 
 
 def test_summary_reports_each_seed_mean_std_and_the_best_by_dev(tmp_path):

@@ -50,6 +50,7 @@ from iter.training.run_folder import (
     continue_log_in,
     earlier_run,
     find_resume_state,
+    removed_if_setup_fails,
 )
 from iter.training.schema import validate_config
 from iter.training.trainer import STATE_FILE, Trainer, TrainerSettings, TrainerState
@@ -207,27 +208,30 @@ def _train_in_folder(
         if interrupted:
             resume = (run_dir / STATE_FILE, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    run = _set_up(cfg, run_dir, distributed)
-    _read_documents(run)
-    model = _build_run_model(run)
-    _encode(run, model)
-    resolved = _describe_run(run)
-    experiment_logger = (
-        build_logger(cfg.logger, run_dir, run.name, resolved)
-        if distributed.is_main
-        else NullLogger()
-    )
-    trainer = Trainer(
-        model,
-        run.settings,
-        run.precision,
-        cfg.seed,
-        run_dir,
-        run.score,
-        _checkpoint_saver(run, model),
-        experiment_logger=experiment_logger,
-        distributed=distributed,
-    )
+    # A user error while setting up (bad data, a missing encoder) leaves a folder without a
+    # result; rank 0 removes it, unless it is a resumed run's.
+    with removed_if_setup_fails(run_dir, distributed.is_main and resume is None):
+        run = _set_up(cfg, run_dir, distributed)
+        _read_documents(run)
+        model = _build_run_model(run)
+        _encode(run, model)
+        resolved = _describe_run(run)
+        experiment_logger = (
+            build_logger(cfg.logger, run_dir, run.name, resolved)
+            if distributed.is_main
+            else NullLogger()
+        )
+        trainer = Trainer(
+            model,
+            run.settings,
+            run.precision,
+            cfg.seed,
+            run_dir,
+            run.score,
+            _checkpoint_saver(run, model),
+            experiment_logger=experiment_logger,
+            distributed=distributed,
+        )
     try:
         return _fit_and_score(run, trainer, resume, experiment_logger)
     finally:

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from iter.errors import ConfigError
+from iter.errors import ConfigError, IterError
 from iter.training.trainer import STATE_FILE
 
 logger = logging.getLogger(__name__)
 
 # Keys that may differ between two runs of the same experiment.
 _RUN_LOCAL_KEYS = ("command", "resume", "paths")
+# What a run folder holds before its run has trained: the job's log, the files describing the
+# run and the live trainer's lock (and W&B's folder, while it is still empty).
+_BEFORE_TRAINING = ("train.log", "config.yaml", "environment.json", ".lock")
 
 
 def find_resume_state(resume: object, run_dir: Path) -> tuple[Path, Path] | None:
@@ -56,6 +62,36 @@ def continue_log_in(run_dir: Path, job_dir: Path) -> None:
                 handler.release()
     if job_dir.is_dir() and not any(job_dir.iterdir()):
         job_dir.rmdir()
+
+
+def remove_untrained_run_folder(run_dir: Path) -> bool:
+    """Remove ``run_dir`` if it holds nothing but what a run writes before it trains (its
+    log, config.yaml, environment.json, its lock, an empty wandb/); True if it did. A folder
+    with anything else in it (metrics.json, a training state, a checkpoint, a file of the
+    user's) is left as it is."""
+    if not run_dir.is_dir():
+        return False
+    for path in run_dir.iterdir():
+        empty_wandb = path.name == "wandb" and path.is_dir() and not any(path.iterdir())
+        if not empty_wandb and not (path.name in _BEFORE_TRAINING and path.is_file()):
+            return False
+    # Logged before the folder goes: a log file opened only now must not find it gone.
+    logger.debug("%s: the run stopped before it trained; its folder is removed", run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return True
+
+
+@contextmanager
+def removed_if_setup_fails(run_dir: Path, remove: bool) -> Iterator[None]:
+    """Around a run's set-up (data, encoder, model, logger): on a user error, and if
+    ``remove``, drop ``run_dir`` when it holds nothing of a run
+    (:func:`remove_untrained_run_folder`). The error itself goes on as it was."""
+    try:
+        yield
+    except IterError:
+        if remove:
+            remove_untrained_run_folder(run_dir)
+        raise
 
 
 def check_same_configuration(run_dir: Path, cfg: DictConfig) -> bool:

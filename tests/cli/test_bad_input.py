@@ -65,6 +65,11 @@ def checkpoints_under(folder: Path) -> list[Path]:
     return sorted(folder.rglob("checkpoint-best")) + sorted(folder.rglob(".checkpoint-best.tmp-*"))
 
 
+def run_folders_under(outputs: Path) -> list[Path]:
+    """The run folders train.py made: outputs/runs/<dataset>/<model>/seed<N>-<time>."""
+    return sorted((outputs / "runs").glob("*/*/*"))
+
+
 # ----------------------------------------------------------------------------- train.py configs
 CUDA = torch.cuda.is_available()
 
@@ -134,6 +139,8 @@ def test_encoder_folder_without_a_model(env, tmp_path):
     folder.mkdir()
     result = run(["train.py", "--transformer", str(folder), "logger=none"], env)
     assert_clean_failure(result, CONFIG_ERROR, f"encoder folder '{folder}' has no config.json")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert run_folders_under(tmp_path / "outputs") == []  # the failed run's folder is gone
 
 
 # ----------------------------------------------------------------------------- train.py data
@@ -199,12 +206,15 @@ def test_malformed_dataset_file(case, env, small_conll04, tmp_path):
     result = run(["train.py", "logger=none", "trainer.max_epochs=1"], env)
     assert_clean_failure(result, CONFIG_ERROR, str(dev), DATA_CASES[case])
     assert checkpoints_under(tmp_path / "outputs") == []
+    # Hydra made the run's folder before the data was read; nothing of a run is in it.
+    assert run_folders_under(tmp_path / "outputs") == []
 
 
 def test_missing_dataset_file(env, small_conll04, tmp_path):
     (small_conll04 / "conll04" / "test.json").unlink()
     result = run(["train.py", "logger=none"], env)
     assert_clean_failure(result, CONFIG_ERROR, "conll04/test.json", "file not found")
+    assert run_folders_under(tmp_path / "outputs") == []
 
 
 # ----------------------------------------------------------------------------- evaluate.py
