@@ -116,11 +116,11 @@ def test_paper_flags_translate_to_overrides():
     ) == [
         "dataset=conll04",
         "model.transformer=/m/x",
+        "model.name=x",  # named after the encoder (tests/training/test_schema.py)
         "seed=3",
         "trainer.precision=bf16",
         "trainer.max_epochs=5",
         "trainer.max_epochs=7",
-        "model.name=x",  # named after the encoder (tests/training/test_schema.py)
     ]
     with pytest.raises(ConfigError, match="--seed needs a value"):
         translate_flags(["--seed"])

@@ -51,9 +51,12 @@ def translate_flags(argv: Sequence[str]) -> list[str]:
         else:
             out.append(arg)
         i += 1
-    transformers = [o.partition("=")[2] for o in out if o.startswith("model.transformer=")]
-    if transformers and not any(o.startswith(("model=", "model.name=")) for o in out):
-        out += model_overrides(transformers[-1])
+    given = [i for i, o in enumerate(out) if o.startswith("model.transformer=")]
+    if given and not any(o.startswith(("model=", "model.name=")) for o in out):
+        # Beside the transformer's override: Hydra's positional overrides must not be split
+        # by its options (`--transformer X --cfg job`).
+        last = given[-1]
+        out[last + 1 : last + 1] = model_overrides(out[last].partition("=")[2])
     return out
 
 

@@ -169,6 +169,16 @@ def test_transformer_flag_names_the_model_after_its_encoder():
     )
 
 
+def test_transformer_flag_keeps_hydras_overrides_together():
+    # Hydra reads its overrides as one positional list: none may follow `--cfg job`.
+    assert translate_flags(["--transformer", "bert-base-uncased", "--cfg", "job"]) == [
+        "model.transformer=bert-base-uncased",
+        "model.name=bert-base-uncased",
+        "--cfg",
+        "job",
+    ]
+
+
 def test_transformer_flag_composes_a_config_named_after_the_encoder():
     cfg = compose_config(translate_flags(["--transformer", "/models/bert-base-uncased/"]))
     assert (cfg.model.name, cfg.model.transformer) == (
