@@ -22,18 +22,21 @@ class InputError(IterError):
     """An input file for ``iter predict`` cannot be read."""
 
 
-def read_inputs(path: Path) -> list[str | list[str]]:
+def read_inputs(path: Path, jsonl: bool | None = None) -> list[str | list[str]]:
     """Texts from .txt (one per line) or .jsonl (``{"text": ...}`` or ``{"tokens": [...]}``);
-    ``-`` reads texts from standard input, one per line."""
+    ``-`` reads standard input, texts one per line unless ``jsonl``. ``jsonl`` (true or
+    false) overrides what the file's suffix says."""
     if str(path) == "-":
-        return sys.stdin.read().splitlines()
-    if not path.is_file():
+        lines = sys.stdin.read().splitlines()
+        path = Path("<stdin>")
+    elif not path.is_file():
         raise InputError(f"{path}: no such input file")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not valid UTF-8 (byte {err.start})") from None
-    if path.suffix != ".jsonl":
+    else:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as err:
+            raise InputError(f"{path}: not valid UTF-8 (byte {err.start})") from None
+    if not (path.suffix == ".jsonl" if jsonl is None else jsonl):
         # Blank lines stay (as texts without entities) so output line N answers input line N.
         return list(lines)
     texts: list[str | list[str]] = []
@@ -76,7 +79,7 @@ def predict_command(args: argparse.Namespace) -> None:
 
     if args.batch_size < 1:
         raise InputError(f"--batch_size must be >= 1, got {args.batch_size}")
-    texts = read_inputs(Path(args.input))
+    texts = read_inputs(Path(args.input), args.jsonl)
     device = resolve_device(args.device)
     precision = resolve_precision(args.precision, device)
     model = load_model(args.model, str(device))
@@ -130,6 +133,15 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "input", help="input.txt (one text per line), input.jsonl, or - for standard input"
     )
+    form = predict.add_mutually_exclusive_group()
+    form.add_argument(
+        "--jsonl", dest="jsonl", action="store_true", default=None,
+        help="read the input as JSONL whatever its name (e.g. - for JSONL on standard input)",
+    )  # fmt: skip
+    form.add_argument(
+        "--text", dest="jsonl", action="store_false",
+        help="read the input as one text per line whatever its name",
+    )  # fmt: skip
     predict.add_argument("-o", "--output", help="output JSONL (default: standard output)")
     predict.add_argument("--batch_size", type=int, default=32)
     predict.add_argument("--device", default="auto")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -174,6 +175,22 @@ def test_iter_predict_reads_standard_input(checkpoint):
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["text"] for line in lines] == ["Mary works for Acme .", "", "Boston is big ."]
+
+
+def test_input_form_is_chosen_by_suffix_or_flag(tmp_path, monkeypatch):
+    import io
+
+    from iter.cli.main import InputError, read_inputs
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"text": "a b"}\n{"tokens": ["c", "d"]}\n'))
+    assert read_inputs(Path("-"), jsonl=True) == ["a b", ["c", "d"]]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("not json\n"))
+    with pytest.raises(InputError, match=r"^<stdin>, line 1: not valid JSON"):
+        read_inputs(Path("-"), jsonl=True)
+    source = tmp_path / "texts.jsonl"
+    source.write_text('{"text": "x"}\n')
+    assert read_inputs(source) == ["x"]
+    assert read_inputs(source, jsonl=False) == ['{"text": "x"}']
 
 
 # ----------------------------------------------------------------------------- splitting recorded
