@@ -133,7 +133,8 @@ def evaluate_checkpoint(
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="evaluate.py",
+        # Named as the user ran it: `iter evaluate` or `python3 evaluate.py`.
+        prog="iter evaluate" if Path(sys.argv[0]).name == "iter" else "evaluate.py",
         description="Evaluate a checkpoint on a dataset split: prints the NER / RE / RE+ "
         "table, writes JSON.",
     )
