@@ -69,3 +69,32 @@ def test_only_a_user_error_while_setting_up_removes_the_folder(tmp_path):
     assert raised.value is error
     assert not folder.exists()
     lock.release()  # the lock of a removed folder is released as any other
+
+
+def test_a_resumed_jobs_log_joins_the_runs_log(tmp_path):
+    import logging
+
+    from iter.training.run_folder import continue_log_in
+
+    run_dir, job_dir = tmp_path / "seed1-old", tmp_path / "seed1-new"
+    run_dir.mkdir()
+    job_dir.mkdir()
+    (run_dir / "train.log").write_text("epoch 1: train loss 9.0\n")
+    handler = logging.FileHandler(job_dir / "train.log")  # as Hydra opens it for the new job
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        root.warning("resumed at epoch 2")
+        continue_log_in(run_dir, job_dir)
+        root.warning("epoch 2: train loss 7.0")
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+    assert (run_dir / "train.log").read_text().splitlines() == [
+        "epoch 1: train loss 9.0",
+        "resumed at epoch 2",
+        "epoch 2: train loss 7.0",
+    ]
+    assert not job_dir.exists()  # the new folder held only the log: one run, one folder
+    continue_log_in(run_dir, run_dir)  # the same folder: nothing to move
+    assert (run_dir / "train.log").is_file()
