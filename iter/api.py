@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iter.config import config_dir
-from iter.errors import ConfigError
+from iter.errors import ConfigError, hydra_error_line, unknown_setting_message
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -123,8 +123,6 @@ def _compose(
     from iter.cli.flags import model_overrides
     from iter.training.schema import validate_config
 
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed: must be a non-negative integer, got {seed!r}")
     settings = {key: _plain_value(value) for key, value in settings.items()}
     groups, values = _split_settings(settings)
     for key, value in _dataset_values(dataset, groups).items():
@@ -256,15 +254,12 @@ def _compose_groups(groups: list[str]) -> DictConfig:
         ):
             return compose(config_name="train", overrides=groups, return_hydra_config=True)
     except HydraException as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"{' '.join(groups)}: {first}") from None
+        raise ConfigError(f"{' '.join(groups)}: {hydra_error_line(err)}") from None
 
 
 def _set(cfg: DictConfig, key: str, value: object) -> None:
     """Set ``key`` as ``train.py key=value`` would: a key that is not in the config is an
     error naming it and its closest known neighbour."""
-    import difflib
-
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -272,10 +267,7 @@ def _set(cfg: DictConfig, key: str, value: object) -> None:
     parent = OmegaConf.select(cfg, parent_key, throw_on_missing=False) if parent_key else cfg
     known = [str(k) for k in parent] if isinstance(parent, DictConfig) else []
     if leaf not in known:
-        where = f"of {parent_key}" if parent_key else "of the top level"
-        close = difflib.get_close_matches(leaf, known, n=1)
-        hint = f"; did you mean {'.'.join(filter(None, (parent_key, close[0])))}?" if close else ""
-        raise ConfigError(f"{key}: not a setting {where}{hint}")
+        raise ConfigError(unknown_setting_message(key, known))
     try:
         OmegaConf.update(cfg, key, value, merge=True)
     except OmegaConfBaseException as err:

@@ -27,7 +27,8 @@ def resolved(cfg) -> dict:
     ("arguments", "message"),
     [
         ({"seed": -1}, "seed: must be a non-negative integer, got -1"),
-        ({"seed": "1"}, "seed: must be a non-negative integer, got '1'"),
+        ({"seed": "1"}, "seed: expected an integer, got '1'"),
+        ({"seed": True}, "seed: expected an integer, got True"),
         ({"transformer": 3}, "transformer: expected a hub name or a folder, got 3"),
         ({"dataset": "conll05"}, "dataset: unknown dataset 'conll05'; a registered one (ace05"),
         ({"dataset": "/no/such/folder"}, "dataset: /no/such/folder is not a folder"),

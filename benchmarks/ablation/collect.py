@@ -30,6 +30,7 @@ ROWS = [
     ("undo5-input-dropout", "5 undone: dropout on the heads' input"),
     ("opt-type-links", "beyond the paper: the link step sees entity types"),
     ("opt-link-context", "beyond the paper: the link step reads the pooled text between the spans"),
+    ("opt-ctx-lr1e-4", "beyond the paper, for MiniLM: the link context and encoder lr 1e-4"),
     ("bf16", "the default trained in bf16 autocast on this CPU (issue 13: trainer.precision=bf16)"),
 ]
 

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from iter.cli.errors import user_errors
 from iter.cli.flags import translate_flags
 from iter.config import config_dir
-from iter.errors import ConfigError
+from iter.errors import ConfigError, hydra_error_line
 
 
 @hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")
@@ -70,19 +70,8 @@ def check_before_launch(args: list[str]) -> None:
         ]
         cfg = compose_config(fixed)
     except HydraException as err:
-        raise ConfigError(_one_line(err)) from None
+        raise ConfigError(hydra_error_line(err)) from None
     validate_config(cfg)
-
-
-def _one_line(err: Exception) -> str:
-    """Hydra's composition errors in one line: its message and the cause under it."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    cause = err.__cause__
-    if cause is not None:
-        lines += [str(cause).strip().splitlines()[0]]
-    # Hydra's extra lines (the key's types, the config search path) add nothing here.
-    noise = ("full_key", "object_type", "reference_type", "Config search path", "provider=")
-    return " ".join(dict.fromkeys(line for line in lines if not line.startswith(noise)))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -138,7 +138,12 @@ def train_from_config(cfg: DictConfig, run_dir: Path) -> dict:
     validate_config(cfg)  # before the data, the encoder or a device is touched
     distributed = init_distributed(cfg.trainer.device)
     try:
-        return _train(cfg, run_dir, distributed)
+        metrics = _train(cfg, run_dir, distributed)
+        # Rank 0 writes the card and metrics after the others are done; without this wait
+        # they tear their end of the group down while rank 0 still holds it, and gloo can
+        # abort rank 0 at exit ("terminate called without an active exception").
+        distributed.barrier()
+        return metrics
     finally:
         shutdown(distributed)
 

@@ -17,7 +17,6 @@ composed values so that they fail now rather than after data and encoder are loa
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import typing
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from omegaconf.errors import (
     ValidationError,
 )
 
-from iter.errors import ConfigError
+from iter.errors import ConfigError, unknown_setting_message
 
 # Hardware is not checked here (a cluster's login node has no GPU; its jobs do), only the form.
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -361,9 +360,6 @@ def _lookup(values: dict, key: str) -> object:
 
 def _unknown_key_message(err: OmegaConfBaseException) -> str:
     key = _key_of(err)
-    owner_key, _, name = key.rpartition(".")
-    owner = _without_none(_hint_at(owner_key))
+    owner = _without_none(_hint_at(key.rpartition(".")[0]))
     known = [f.name for f in dataclasses.fields(owner)] if dataclasses.is_dataclass(owner) else []
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {owner_key + '.' if owner_key else ''}{close[0]}?" if close else ""
-    return f"{key}: not a setting of {owner_key or 'the top level'}{hint}"
+    return unknown_setting_message(key, known)
