@@ -5,7 +5,9 @@ The test sentences of a dataset are scored four ways with one checkpoint:
 - words: the corpus's own tokens (``predict_documents``), the reference;
 - text: each sentence's tokens joined by spaces, sent through ``model.predict`` as a string
   (sentence splitting, Treebank word splitting, character offsets);
-- paragraphs of 3 and of 10 sentences joined by spaces, sent as one string each.
+- paragraphs of 3 and of 10 sentences joined by spaces, sent as one string each;
+- paragraphs of 10 sentences one per line, split at the lines (``sentences: lines``): the
+  true boundaries given, which shows what the sentence splitter's errors cost.
 
 Predicted character spans are mapped back to the corpus's words; a predicted entity whose
 boundaries fall inside a word cannot match and counts as a false positive (and its
@@ -121,8 +123,21 @@ def main() -> None:
                 for document in to_documents(prediction, group, tolerant)
             ]
             rows[name + (", tolerant" if tolerant else "")] = score(model, gold, predicted)
+    # The same paragraphs with the corpus's boundaries as line breaks, split at the lines.
+    model.config.text_splitting = {**model.config.text_splitting, "sentences": "lines"}
+    groups = [gold[i : i + 10] for i in range(0, len(gold), 10)]
+    texts = ["\n".join(" ".join(d.tokens) for d in group) for group in groups]
+    predictions = model.predict(texts, batch_size=args.batch_size)
+    for tolerant in (False, True):
+        predicted = [
+            document
+            for prediction, group in zip(predictions, groups, strict=True)
+            for document in to_documents(prediction, group, tolerant)
+        ]
+        name = "paragraphs of 10, one per line" + (", tolerant" if tolerant else "")
+        rows[name] = score(model, gold, predicted)
     for name, row in rows.items():
-        print(f"{name:<28} NER {row['ner']:6.2f}   RE+ {row['re_plus']:6.2f}")
+        print(f"{name:<42} NER {row['ner']:6.2f}   RE+ {row['re_plus']:6.2f}")
     if args.output:
         args.output.write_text(
             json.dumps({"model": args.model, "dataset": args.dataset, "rows": rows}, indent=2)
