@@ -80,24 +80,42 @@ def collate(rows: Sequence[dict], segment_index: Sequence[int], pad_token_id: in
     )
 
 
+# With grouping by length, segments are sorted within pools of this many batches. On CoNLL04
+# (batch 8) random batches pad to 1.85x the real tokens, pools of 16 batches to 1.10x and
+# pools of 50 to 1.05x; 16 keeps each batch's sentences drawn from a tenth of the corpus.
+LENGTH_POOL_BATCHES = 16
+
+
 def batch_order(
     lengths: Sequence[int],
     batch_size: int,
     shuffle: bool,
     generator: torch.Generator | None = None,
+    group_by_length: bool = False,
 ) -> list[list[int]]:
     """Index lists, one per batch.
 
     For evaluation, segments are sorted by length so batches waste little padding. For
-    training, segments are shuffled; batches stay random in length, as the paper trains.
+    training, segments are shuffled; batches stay random in length, as the paper trains,
+    unless ``group_by_length``: then the shuffled segments are sorted by length within pools
+    of :data:`LENGTH_POOL_BATCHES` batches, and the batches of all pools are shuffled, so a
+    batch holds sentences of similar length but the epoch's order is still random.
     """
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
-    if shuffle:
-        order = torch.randperm(len(lengths), generator=generator).tolist()
-    else:
+    if not shuffle:
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    if not group_by_length:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    pool = LENGTH_POOL_BATCHES * batch_size
+    batches = []
+    for first in range(0, len(order), pool):
+        members = sorted(order[first : first + pool], key=lambda i: lengths[i])
+        batches += [members[i : i + batch_size] for i in range(0, len(members), batch_size)]
+    shuffled = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffled]
 
 
 def iterate_batches(

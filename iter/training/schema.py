@@ -101,6 +101,7 @@ class TrainerSchema:
     limit_train_batches: Optional[int] = None  # noqa: UP045
     deterministic: bool = MISSING
     select_best: bool = MISSING
+    group_by_length: bool = False
 
 
 @dataclass

@@ -68,6 +68,7 @@ class TrainerSettings:
     encoder_schedule: str = "linear"
     head_schedule: str = "linear"
     select_best: bool = True
+    group_by_length: bool = False
     # How dev F1 is averaged in the logged curves: the dataset's (ADE: macro).
     metric_average: str = "micro"
     limit_train_batches: int | None = None
@@ -298,7 +299,13 @@ class Trainer:
     # ----------------------------------------------------------------- training
     def _epoch_order(self, lengths: Sequence[int], epoch: int) -> list[list[int]]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        order = batch_order(lengths, self.settings.batch_size, shuffle=True, generator=generator)
+        order = batch_order(
+            lengths,
+            self.settings.batch_size,
+            shuffle=True,
+            generator=generator,
+            group_by_length=self.settings.group_by_length,
+        )
         if self.settings.limit_train_batches is not None:
             order = order[: self.settings.limit_train_batches]
         return self.distributed.shard(order)

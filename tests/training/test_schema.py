@@ -66,6 +66,7 @@ def test_the_typed_config_carries_the_composed_values():
         ("model.dropout=abc", "model.dropout: expected a number, got 'abc'"),
         ("trainer.batch_size=2.5", "trainer.batch_size: expected an integer, got 2.5"),
         ("trainer.select_best=maybe", "trainer.select_best: expected true or false, got 'maybe'"),
+        ("trainer.group_by_length=1", "trainer.group_by_length: expected true or false, got 1"),
         ("seed=abc", "seed: expected an integer, got 'abc'"),
         ("trainer.num_threads=many", "trainer.num_threads: expected an integer or null"),
         ("dataset.files.dev=null", "dataset.files.dev: expected a string, got None"),
