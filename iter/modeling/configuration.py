@@ -107,6 +107,7 @@ class ITERConfig(PretrainedConfig):
         loss_reduction: str = "sum",
         link_type_embedding: bool = False,
         link_context: str = "none",
+        inverse_link_types: bool = False,
         link_threshold: float = 0.5,
         span_representation: str | None = None,
         max_sequence_length: int = 512,
@@ -145,6 +146,7 @@ class ITERConfig(PretrainedConfig):
         self.loss_reduction = _choice("loss_reduction", loss_reduction, LOSS_REDUCTIONS)
         self.link_type_embedding = bool(link_type_embedding)
         self.link_context = _choice("link_context", link_context, LINK_CONTEXTS)
+        self.inverse_link_types = bool(inverse_link_types)
         self.link_threshold = link_threshold
         self.span_representation = span_representation
         self.max_sequence_length = max_sequence_length

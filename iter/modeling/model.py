@@ -147,12 +147,13 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         span_classes = len(config.entity_types) + int(config.has_none_class)
         self.span_head = GatedPairFeedForward(d_model, config.pair_d_ff, span_classes, **head_args)
         # The link head reads [tail; head], as the authors' code does: the left member of
-        # a pair is the tail span, the right member the head span.
+        # a pair is the tail span, the right member the head span. With inverse link types
+        # its outputs are the types, then their inverses (trained only).
         self.link_head = (
             GatedPairFeedForward(
                 d_model,
                 config.pair_d_ff,
-                len(config.relation_types),
+                len(config.relation_types) * (2 if config.inverse_link_types else 1),
                 d_context=d_model if config.link_context != "none" else 0,
                 **head_args,
             )
@@ -365,6 +366,13 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         others (padding slots, a span with itself) get -inf, i.e. never fire. The authors'
         decoding (``config.decoding == "authors"``) also scores a span with itself.
         """
+        logits = self._scored_links(hidden, spans, span_mask)
+        # Inverse link types are a training signal only: they are never predicted.
+        return logits[..., : len(self.config.relation_types)]
+
+    def _scored_links(
+        self, hidden: torch.Tensor, spans: torch.Tensor, span_mask: torch.Tensor | None
+    ) -> torch.Tensor:
         assert self.link_head is not None
         if self.link_type_embedding is not None and spans.size(-1) < 3:
             raise ValueError("this model's link step reads entity types: give spans [B, S, 3]")
@@ -636,7 +644,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         logits = self.link_head.score(head_proj.index_select(0, head_index), left)  # [Q, R]
 
         relations = len(self.config.relation_types)
-        targets = torch.zeros(head_states.size(0), gold.count, relations, device=logits.device)
+        targets = logits.new_zeros(head_states.size(0), gold.count, logits.size(-1))
         if gold_links is not None and gold_link_mask is not None and bool(gold_link_mask.any()):
             link_batch = torch.arange(gold_links.size(0), device=gold_links.device)
             link_batch = link_batch[:, None].expand_as(gold_link_mask)[gold_link_mask]
@@ -648,8 +656,13 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             tail_unit, tail_found = _find_keys(head_keys, gold_keys[tail_row])
             targets[head_unit[head_found], tail_row[head_found], relation[head_found]] = 1.0
             # A symmetric relation holds in both directions.
-            symmetric = self.symmetric_relation_mask(relation.device)[relation] & tail_found
-            targets[tail_unit[symmetric], head_row[symmetric], relation[symmetric]] = 1.0
+            symmetric = self.symmetric_relation_mask(relation.device)[relation]
+            both_ways = symmetric & tail_found
+            targets[tail_unit[both_ways], head_row[both_ways], relation[both_ways]] = 1.0
+            if self.config.inverse_link_types:
+                # The reverse of a directed link is its type's inverse (the authors' bit 18).
+                inverse = ~symmetric & tail_found
+                targets[tail_unit[inverse], head_row[inverse], relation[inverse] + relations] = 1.0
         return binary_loss(logits, targets[head_index, tail_index])
 
     def _gold_span_states(self, hidden: torch.Tensor, gold: _GoldSpans) -> torch.Tensor:

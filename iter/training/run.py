@@ -95,6 +95,7 @@ def build_model(cfg: DictConfig, spec: DatasetSpec) -> ITERForRelationExtraction
         span_representation=cfg.model.get("span_representation"),
         link_type_embedding=cfg.model.get("link_type_embedding", False),
         link_context=cfg.model.get("link_context", "none"),
+        inverse_link_types=cfg.model.get("inverse_link_types", False),
         link_threshold=cfg.model.link_threshold,
         max_sequence_length=cfg.model.max_length,
         dataset=spec.name,

@@ -57,6 +57,7 @@ class ModelSchema:
     span_representation: Optional[str] = None  # noqa: UP045
     link_type_embedding: bool = False
     link_context: str = "none"
+    inverse_link_types: bool = False
 
 
 @dataclass
@@ -238,6 +239,7 @@ def _check_model(model: ModelSchema) -> None:
         loss_reduction=model.loss_reduction,
         link_type_embedding=model.link_type_embedding,
         link_context=model.link_context,
+        inverse_link_types=model.inverse_link_types,
         link_threshold=model.link_threshold,
         span_representation=model.span_representation,
         max_sequence_length=model.max_length,

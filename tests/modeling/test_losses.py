@@ -134,19 +134,26 @@ def test_start_and_span_losses_equal_explicit_sums(depth, minilm_tokenizer):
 
 
 @pytest.mark.parametrize(
-    ("depth", "representation", "typed"),
-    [(1, "end", False), (2, "start_end_sum", False), (1, "start_end_sum", False),
-     (1, "end", True), (2, "start_end_sum", True)],
+    ("depth", "representation", "typed", "inverse"),
+    [(1, "end", False, False), (2, "start_end_sum", False, False),
+     (1, "start_end_sum", False, False), (1, "end", True, False),
+     (2, "start_end_sum", True, False), (1, "end", False, True),
+     (2, "start_end_sum", False, True)],
 )  # fmt: skip
-def test_dense_link_loss_equals_explicit_sum(depth, representation, typed, minilm_tokenizer):
+def test_dense_link_loss_equals_explicit_sum(
+    depth, representation, typed, inverse, minilm_tokenizer
+):
     """Every non-padding position (or, spans seen by start and end, each position with each
     of its closest gold starts) is a head for every gold tail; positions that end no span
     are negatives. With ``link_type_embedding`` a span's state adds its gold type's
-    embedding (the last row for heads that are no gold span)."""
+    embedding (the last row for heads that are no gold span). With ``inverse_link_types``
+    the head has a second output per type, positive for the reverse of a directed link."""
     model = tiny_model(
         minilm_tokenizer, nesting_depth=depth, symmetric=("Live_In",),
         span_representation=representation, link_type_embedding=typed,
+        inverse_link_types=inverse,
     ).eval()  # fmt: skip
+    relations = len(model.config.relation_types)
     none_type = len(model.config.entity_types)
     by_end = representation == "end"
     batch = encoded_batch(model, minilm_tokenizer)
@@ -166,6 +173,12 @@ def test_dense_link_loss_equals_explicit_sum(depth, representation, typed, minil
             for h, t, r in links
             if model.config.relation_types[r] == "Live_In"
         }
+        if inverse:  # a directed link's reverse is its type's inverse, the last R outputs
+            positive |= {
+                (tuple(spans[t][:2]), h, r + relations)
+                for h, t, r in links
+                if model.config.relation_types[r] != "Live_In"
+            }
         gold_starts = sorted({s for s, _, _ in spans})
 
         def state(start: int, end: int, b: int = b, spans: list = spans) -> torch.Tensor:
@@ -185,6 +198,7 @@ def test_dense_link_loss_equals_explicit_sum(depth, representation, typed, minil
             for start, end in heads:
                 for tail, (ts, te, _) in enumerate(spans):
                     logits = pair_logits(model.link_head, state(ts, te), state(start, end))
+                    assert len(logits) == relations * (2 if inverse else 1)
                     for r, x in enumerate(logits):
                         target = any(
                             (h[1] == end if by_end else h == (start, end))

@@ -130,8 +130,9 @@ def test_config_rejects_unknown_symmetric_type():
 
 @pytest.mark.parametrize(
     ("family", "options"),
-    [("bert", {}), ("t5", {}), ("bert", {"link_context": "max", "link_type_embedding": True})],
-)
+    [("bert", {}), ("t5", {}), ("bert", {"link_context": "max", "link_type_embedding": True}),
+     ("bert", {"inverse_link_types": True})],
+)  # fmt: skip
 def test_overfits_two_sentences_exactly(family, options, minilm_tokenizer):
     """Losses and decoder agree: a model driven to zero loss decodes the gold annotations
     (also with the options beyond the paper, whose link step reads more than the spans)."""
@@ -347,3 +348,29 @@ def test_predict_threshold_decides_which_links_fire(minilm_tokenizer):
         model.predict(text, threshold=1.5)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         model.predict(text, batch_size=0)
+
+
+def test_inverse_link_types_are_trained_but_never_predicted(minilm_tokenizer, tmp_path):
+    from iter import ITERForRelationExtraction
+
+    model = tiny_model(minilm_tokenizer, inverse_link_types=True).eval()
+    relations = len(model.config.relation_types)
+    assert model.link_head.out.weight.size(0) == 2 * relations
+    docs = toy_documents()
+    encoded, _ = encode_documents(
+        docs, minilm_tokenizer, model.config.entity_types, model.config.relation_types, 128
+    )
+    batch = next(iterate_batches(encoded.to_list(), 2, minilm_tokenizer.pad_token_id))
+    with torch.no_grad():
+        hidden = model.encode(batch.input_ids, batch.attention_mask)
+        logits = model.link_logits(hidden, batch.gold_spans, batch.gold_span_mask)
+        assert logits.size(-1) == relations
+        unlabelled = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+        assert unlabelled.link_logits.size(-1) == relations
+    model.save_pretrained(tmp_path)
+    loaded = ITERForRelationExtraction.from_pretrained(tmp_path).eval()
+    assert loaded.config.inverse_link_types
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded.link_logits(hidden, batch.gold_spans, batch.gold_span_mask), logits
+        )
