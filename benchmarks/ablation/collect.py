@@ -32,6 +32,7 @@ ROWS = [
     ("opt-link-context", "beyond the paper: the link step reads the pooled text between the spans"),
     ("opt-ctx-lr1e-4", "beyond the paper, for MiniLM: the link context and encoder lr 1e-4"),
     ("opt-ctx-startend", "beyond the paper: the link context, spans as start + end states"),
+    ("opt-ctx-inverse", "the link context and the authors' inverse link types (bit 18)"),
     ("group-by-length", "the default, batches grouped by length (issue 13: group_by_length)"),
     ("bf16", "the default trained in bf16 autocast on this CPU (issue 13: trainer.precision=bf16)"),
 ]
