@@ -111,11 +111,20 @@ def main() -> None:
     model = load_model(args.model).eval()
     gold = load_dataset_spec(args.dataset).read(args.split)
     rows = {"words": score(model, gold, predict_documents(model, gold, args.batch_size))}
-    for size in (1, 3, 10):
+    splitting = dict(model.config.text_splitting)
+    # (name, sentences per string, what joins them, the sentence splitter): the last gives
+    # the corpus's boundaries as line breaks and splits at the lines.
+    variants = [
+        ("text", 1, " ", splitting["sentences"]),
+        ("paragraphs of 3", 3, " ", splitting["sentences"]),
+        ("paragraphs of 10", 10, " ", splitting["sentences"]),
+        ("paragraphs of 10, one per line", 10, "\n", "lines"),
+    ]
+    for name, size, separator, sentences in variants:
+        model.config.text_splitting = {**splitting, "sentences": sentences}
         groups = [gold[i : i + size] for i in range(0, len(gold), size)]
-        texts = [joined(group)[0] for group in groups]
+        texts = [separator.join(" ".join(d.tokens) for d in group) for group in groups]
         predictions = model.predict(texts, batch_size=args.batch_size)
-        name = "text" if size == 1 else f"paragraphs of {size}"
         for tolerant in (False, True):
             predicted = [
                 document
@@ -123,19 +132,6 @@ def main() -> None:
                 for document in to_documents(prediction, group, tolerant)
             ]
             rows[name + (", tolerant" if tolerant else "")] = score(model, gold, predicted)
-    # The same paragraphs with the corpus's boundaries as line breaks, split at the lines.
-    model.config.text_splitting = {**model.config.text_splitting, "sentences": "lines"}
-    groups = [gold[i : i + 10] for i in range(0, len(gold), 10)]
-    texts = ["\n".join(" ".join(d.tokens) for d in group) for group in groups]
-    predictions = model.predict(texts, batch_size=args.batch_size)
-    for tolerant in (False, True):
-        predicted = [
-            document
-            for prediction, group in zip(predictions, groups, strict=True)
-            for document in to_documents(prediction, group, tolerant)
-        ]
-        name = "paragraphs of 10, one per line" + (", tolerant" if tolerant else "")
-        rows[name] = score(model, gold, predicted)
     for name, row in rows.items():
         print(f"{name:<42} NER {row['ner']:6.2f}   RE+ {row['re_plus']:6.2f}")
     if args.output:
