@@ -104,18 +104,21 @@ def batch_order(
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     if not shuffle:
-        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        return _chunks(sorted(range(len(lengths)), key=lambda i: lengths[i]), batch_size)
     order = torch.randperm(len(lengths), generator=generator).tolist()
     if not group_by_length:
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        return _chunks(order, batch_size)
     pool = LENGTH_POOL_BATCHES * batch_size
     batches = []
     for first in range(0, len(order), pool):
         members = sorted(order[first : first + pool], key=lambda i: lengths[i])
-        batches += [members[i : i + batch_size] for i in range(0, len(members), batch_size)]
+        batches += _chunks(members, batch_size)
     shuffled = torch.randperm(len(batches), generator=generator).tolist()
     return [batches[i] for i in shuffled]
+
+
+def _chunks(indices: list[int], size: int) -> list[list[int]]:
+    return [indices[i : i + size] for i in range(0, len(indices), size)]
 
 
 def iterate_batches(
