@@ -21,11 +21,12 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 EPOCHS = 3
-# Seen on a 2-core CPU after 3 epochs (seed 1, the published objective; 1 thread): test NER
-# 77.1, RE+ 41.9 (the earlier objective reached 74.7 / 21.1). The floors leave room for other
-# float kernels; a model that has not learned scores 0 on both.
+# Seen on a 2-core CPU after 3 epochs (seed 1, MiniLM's default with the link context):
+# test NER 75.8, RE+ 44.4; the published model without it reached 77.1 / 41.9 (1 thread),
+# the earlier objective 74.7 / 21.1. The floors leave room for other float kernels; a model
+# that has not learned scores 0 on both.
 NER_FLOOR = 0.70
-RE_PLUS_FLOOR = 0.33
+RE_PLUS_FLOOR = 0.38
 
 
 def run(args: list[str], env: dict, timeout: int = 1800) -> subprocess.CompletedProcess:

