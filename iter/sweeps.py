@@ -14,8 +14,10 @@ import json
 import logging
 import math
 import os
+import re
 import statistics
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
@@ -43,6 +45,11 @@ class RunScores:
     test: dict[str, float]
     checkpoint: str
     epochs: int | None = None  # epochs trained (early stopping may end a run before the max)
+    # Training wall time: the sum of the epochs' recorded seconds ("epochs"), or for runs
+    # written before epochs were timed the span of train.log's time stamps ("log", which
+    # also counts set-up, test scoring and any pause before a resume); None if neither.
+    seconds: float | None = None
+    seconds_from: str | None = None
 
 
 def _f1(scores: dict, task: str, average: str) -> float:
@@ -60,11 +67,30 @@ def read_metrics(folder: Path) -> dict | None:
         raise SweepError(f"{path}: not a metrics file of a finished run ({err!r})") from None
 
 
+_LOG_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[,.]\d+\]")
+
+
+def training_seconds(folder: Path, metrics: dict) -> tuple[float | None, str | None]:
+    """A run's training wall time and where it comes from (see :class:`RunScores`)."""
+    history = metrics.get("history") or []
+    if history and all("seconds" in epoch for epoch in history):
+        return float(sum(epoch["seconds"] for epoch in history)), "epochs"
+    log = folder / "train.log"
+    if log.is_file():
+        lines = log.read_text().splitlines()
+        stamps = [m.group(1) for line in lines if (m := _LOG_STAMP.match(line))]
+        if len(stamps) > 1:
+            span = datetime.fromisoformat(stamps[-1]) - datetime.fromisoformat(stamps[0])
+            return span.total_seconds(), "log"
+    return None, None
+
+
 def run_scores(folder: Path, metrics: dict) -> RunScores:
     """The scores of a finished run, from its parsed metrics."""
     try:
         average = metrics["selection"].split()[-1]
         fold = metrics.get("fold")
+        seconds, seconds_from = training_seconds(folder, metrics)
         return RunScores(
             name=folder.name,
             seed=int(metrics["seed"]),
@@ -74,6 +100,8 @@ def run_scores(folder: Path, metrics: dict) -> RunScores:
             test={task: _f1(metrics["scores"], task, average) for task in TASKS},
             checkpoint=str(folder / "checkpoint-best"),
             epochs=metrics.get("epochs_trained"),
+            seconds=seconds,
+            seconds_from=seconds_from,
         )
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise SweepError(
@@ -106,6 +134,7 @@ def summarize_sweep(sweep_dir: Path) -> dict:
         for task in TASKS:
             mean, std = mean_std([getattr(run, split)[task] for run in runs])
             aggregate[split][task] = {"mean": mean, "std": std}
+    timed = [run.seconds for run in runs if run.seconds is not None]
     return {
         "sweep": str(sweep_dir),
         "dataset": first.get("dataset"),
@@ -118,12 +147,23 @@ def summarize_sweep(sweep_dir: Path) -> dict:
         "runs": [run.__dict__ for run in runs],
         "unfinished": unfinished,
         "mean_std": aggregate,
+        # Training wall time per run (mean over the runs that have one; see RunScores).
+        "seconds_per_run": statistics.fmean(timed) if timed else None,
+        "seconds_from_log": any(run.seconds_from == "log" for run in runs),
         "chosen": {"name": chosen.name, "seed": chosen.seed, "checkpoint": chosen.checkpoint},
     }
 
 
 def _pct(value: float) -> str:
     return "–" if math.isnan(value) else f"{100 * value:.2f}"
+
+
+def duration(seconds: float | None) -> str:
+    """Wall time as the tables show it: minutes, or hours and minutes from an hour."""
+    if seconds is None:
+        return "–"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def summary_markdown(summary: dict) -> str:
@@ -135,9 +175,9 @@ def summary_markdown(summary: dict) -> str:
         "",
         f"F1 in %, {summary['average']} average; runs selected by dev {summary['selection']}.",
         "",
-        "| run | seed | fold | " + " | ".join(f"dev {t}" for t in titles) + " | "
-        + " | ".join(f"test {t}" for t in titles) + " |",
-        "|---|---:|---:|" + "---:|" * (2 * len(TASKS)),
+        "| run | seed | fold | epochs | time | " + " | ".join(f"dev {t}" for t in titles)
+        + " | " + " | ".join(f"test {t}" for t in titles) + " |",
+        "|---|---:|---:|---:|---:|" + "---:|" * (2 * len(TASKS)),
     ]  # fmt: skip
     for run in summary["runs"]:
         chosen = " ✓" if run["name"] == summary["chosen"]["name"] else ""
@@ -145,8 +185,12 @@ def summary_markdown(summary: dict) -> str:
         cells = [
             _pct(run[split][t]) if shown[t] else "–" for split in ("dev", "test") for t in TASKS
         ]
+        epochs = "" if run.get("epochs") is None else str(run["epochs"])
+        time = duration(run.get("seconds")) + ("*" if run.get("seconds_from") == "log" else "")
         lines.append(
-            f"| {run['name']}{chosen} | {run['seed']} | {fold} | " + " | ".join(cells) + " |"
+            f"| {run['name']}{chosen} | {run['seed']} | {fold} | {epochs} | {time} | "
+            + " | ".join(cells)
+            + " |"
         )
     ms = summary["mean_std"]
     count = len(summary["runs"])
@@ -155,13 +199,19 @@ def summary_markdown(summary: dict) -> str:
         for split in ("dev", "test")
         for t in TASKS
     ]
+    mean_time = duration(summary.get("seconds_per_run"))
     lines.append(
-        f"| **mean ± std** ({count} run{'s' if count != 1 else ''}) | | | "
+        f"| **mean ± std** ({count} run{'s' if count != 1 else ''}) | | | | {mean_time} | "
         + " | ".join(cells)
         + " |"
     )
     lines += ["", f"Chosen by dev score: `{summary['chosen']['name']}` "
               f"(checkpoint `{summary['chosen']['checkpoint']}`)."]  # fmt: skip
+    if summary.get("seconds_from_log"):
+        lines.append(
+            "\\* From `train.log`'s first to last time stamp (a run from before epochs were "
+            "timed): includes set-up, test scoring and any pause before a resume."
+        )
     if summary["unfinished"]:
         lines.append(f"Not finished (left out): {', '.join(summary['unfinished'])}.")
     return "\n".join(lines) + "\n"

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from iter.cli.errors import user_errors
-from iter.sweeps import SweepError, write_summary
+from iter.sweeps import SweepError, duration, write_summary
 from iter.tasks import TASK_LABELS, TASKS
 
 # Published test F1 (METHOD.md, "Published figures"): (encoder, {task: "value"}).
@@ -76,6 +76,9 @@ def rows_for(summaries: list[dict]) -> list[dict]:
                 "encoder": summary["transformer"],
                 "runs": len(summary["runs"]),
                 "epochs": _epochs(summary),
+                # Mean training wall time per run; † where some come from train.log's span.
+                "time": duration(summary.get("seconds_per_run"))
+                + (" †" if summary.get("seconds_from_log") else ""),
                 # The sweep's name says what its schedule was (e.g. 600steps-nocontext).
                 "sweep": Path(summary["sweep"]).name,
                 "average": summary["average"],
@@ -87,17 +90,23 @@ def rows_for(summaries: list[dict]) -> list[dict]:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    head = ["dataset", "encoder", "runs", "epochs", "sweep"]
+    head = ["dataset", "encoder", "runs", "epochs", "time per run", "sweep"]
     head += [f"{TASK_LABELS[t]} mean ± std" for t in TASKS]
     head += [f"{TASK_LABELS[t]} best" for t in TASKS] + ["published (paper)"]
-    lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---:|---|" + "---:|" * 6 + "---|"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---:|---:|---|" + "---:|" * 6 + "---|"]
     for row in rows:
         cells = [row["cells"][t][0] for t in TASKS] + [row["cells"][t][1] for t in TASKS]
         dataset = row["dataset"] + (" (macro)" if row["average"] == "macro" else "")
         lines.append(
-            f"| {dataset} | {row['encoder']} | {row['runs']} | {row['epochs']} | {row['sweep']} | "
+            f"| {dataset} | {row['encoder']} | {row['runs']} | {row['epochs']} | {row['time']} | "
+            f"{row['sweep']} | "
             + " | ".join(cells)
             + f" | {row['published'] or '–'} |"
+        )
+    if any(row["time"].endswith("†") for row in rows):
+        lines.append(
+            "\n† Some runs' time is the span of their `train.log` (runs from before epochs were "
+            "timed), which also counts set-up, test scoring and pauses before a resume."
         )
     return "\n".join(lines) + "\n"
 

@@ -24,7 +24,7 @@ def task_scores(f1: float, support: int = 10) -> dict:
 
 def write_run(
     folder, seed, dev, test, fold=None, average="micro", dataset="conll04", epochs=None,
-    relations=True,
+    relations=True, epoch_seconds=None,
 ):  # fmt: skip
     folder.mkdir(parents=True)
     metrics = {
@@ -43,6 +43,8 @@ def write_run(
     }
     if epochs is not None:
         metrics["epochs_trained"] = epochs
+    if epoch_seconds is not None:
+        metrics["history"] = [{"epoch": i + 1, "seconds": t} for i, t in enumerate(epoch_seconds)]
     (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
@@ -155,9 +157,33 @@ def test_summary_reports_each_seed_mean_std_and_the_best_by_dev(tmp_path):
     assert summary["mean_std"]["test"]["re_plus"]["std"] == pytest.approx(0.04)  # sample std
     assert summary["unfinished"] == ["seed4"]
     markdown = summary_markdown(summary)
-    assert "| seed2 ✓ | 2 |" in markdown
+    assert "| seed2 ✓ | 2 |  |  | – |" in markdown  # no epochs or time recorded
     assert "54.00 ± 4.00" in markdown
     assert "Not finished (left out): seed4" in markdown
+
+
+def test_each_run_s_wall_time_from_its_epochs_or_else_its_log(tmp_path):
+    write_run(tmp_path / "seed1", 1, 0.6, 0.5, epochs=2, epoch_seconds=[1800.0, 2100.0])
+    # A run from before epochs were timed: its train.log's first and last stamps.
+    write_run(tmp_path / "seed2", 2, 0.7, 0.5, epochs=3)
+    (tmp_path / "seed2" / "train.log").write_text(
+        "[2026-11-28 10:00:00,120][iter.training.run][INFO] - start\n"
+        "a line without a stamp\n"
+        "[2026-11-28 11:30:30,005][iter.training.run][INFO] - done\n"
+    )
+    write_run(tmp_path / "seed3", 3, 0.5, 0.5)  # neither
+    summary = summarize_sweep(tmp_path)
+    runs = {run["seed"]: run for run in summary["runs"]}
+    assert (runs[1]["seconds"], runs[1]["seconds_from"]) == (3900.0, "epochs")
+    assert (runs[2]["seconds"], runs[2]["seconds_from"]) == (5430.0, "log")
+    assert (runs[3]["seconds"], runs[3]["seconds_from"]) == (None, None)
+    assert summary["seconds_per_run"] == pytest.approx((3900 + 5430) / 2)
+    markdown = summary_markdown(summary)
+    assert "| seed1 | 1 |  | 2 | 1 h 05 min |" in markdown
+    assert "| seed2 ✓ | 2 |  | 3 | 1 h 30 min* |" in markdown
+    assert "| seed3 | 3 |  |  | – |" in markdown
+    assert "| **mean ± std** (3 runs) | | | | 1 h 18 min |" in markdown
+    assert "\\* From `train.log`" in markdown
 
 
 def test_cross_validation_folds_use_the_macro_average(tmp_path):
@@ -182,14 +208,15 @@ def test_empty_or_broken_sweeps_are_clear_errors(tmp_path):
 
 def test_paper_table_rows_markdown_and_latex(tmp_path):
     for seed, dev, test, epochs in [(1, 0.6, 0.5, 31), (2, 0.7, 0.6, 40)]:
-        write_run(tmp_path / "conll04" / f"seed{seed}", seed, dev, test, epochs=epochs)
+        write_run(tmp_path / "conll04" / f"seed{seed}", seed, dev, test, epochs=epochs,
+                  epoch_seconds=[60.0 * seed] * epochs)  # fmt: skip
     write_run(tmp_path / "conll03" / "seed1", 1, 0.9, 0.88, dataset="conll03", epochs=2,
               relations=False)  # fmt: skip
     for name in ("conll04", "conll03"):
         write_summary(tmp_path / name)
     # An entity-only dataset has no RE / RE+ to show.
     assert (
-        "| seed1 ✓ | 1 |  | 90.00 | – | – | 88.00 | – | – |"
+        "| seed1 ✓ | 1 |  | 2 | – | 90.00 | – | – | 88.00 | – | – |"
         in (tmp_path / "conll03" / "summary.md").read_text()
     )
 
@@ -199,7 +226,8 @@ def test_paper_table_rows_markdown_and_latex(tmp_path):
     conll04_row = next(line for line in markdown.splitlines() if line.startswith("| conll04"))
     assert "55.00 ± 7.07" in conll04_row and "| 60.00 |" in conll04_row  # best = seed 2
     assert "RE+ 77.46" in conll04_row  # the published figure beside it
-    assert "| 2 | 31–40 | conll04 |" in conll04_row  # runs, epochs trained, sweep name
+    # Runs, epochs trained, mean time per run ((31 + 80) min / 2, rounded), sweep name.
+    assert "| 2 | 31–40 | 56 min | conll04 |" in conll04_row
     conll03_row = next(line for line in markdown.splitlines() if line.startswith("| conll03"))
     assert "| – |" in conll03_row and "| 1 | 2 |" in conll03_row
     latex = out.with_suffix(".tex").read_text()

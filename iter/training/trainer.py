@@ -13,6 +13,7 @@ import math
 import os
 import random
 import signal
+import time
 import typing
 import warnings
 from collections.abc import Callable, Sequence
@@ -361,8 +362,12 @@ class Trainer:
             range(st.epoch, s.max_epochs), desc="epochs", initial=st.epoch, total=s.max_epochs
         )
         for epoch in epochs:
+            started = time.monotonic()
             means = self._train_epoch(train_segments, lengths, epoch)
             dev_score = self._end_epoch(epoch, means, dev_documents, dev_segments)
+            # Wall time of the epoch's steps and dev scoring, for the sweeps' time column (an
+            # epoch resumed mid-way counts only the resumed process's part).
+            st.history[-1]["seconds"] = round(time.monotonic() - started, 3)
             epochs.set_postfix(dev=f"{100 * dev_score:.2f}", best=f"{100 * st.best_score:.2f}")
             logger.info(
                 "epoch %d: train loss %.4f, dev score %.2f (best %.2f at epoch %d)",

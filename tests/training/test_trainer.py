@@ -133,6 +133,7 @@ def test_bf16_autocast_trains_on_cpu(minilm_tokenizer, tmp_path):
     state = trainer.fit(segments, docs, segments)
     assert state.skipped_steps == 0 and state.global_step == 2
     assert all(h["train_loss"] > 0 for h in state.history)
+    assert all(h["seconds"] > 0 for h in state.history)  # each epoch's wall time
     assert not torch.equal(before, trainer.model.span_head.out.weight.detach())
     assert trainer.model.span_head.out.weight.dtype == torch.float32  # master weights stay fp32
 
