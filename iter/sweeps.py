@@ -75,14 +75,19 @@ def training_seconds(folder: Path, metrics: dict) -> tuple[float | None, str | N
     history = metrics.get("history") or []
     if history and all("seconds" in epoch for epoch in history):
         return float(sum(epoch["seconds"] for epoch in history)), "epochs"
-    log = folder / "train.log"
-    if log.is_file():
-        lines = log.read_text().splitlines()
-        stamps = [m.group(1) for line in lines if (m := _LOG_STAMP.match(line))]
-        if len(stamps) > 1:
-            span = datetime.fromisoformat(stamps[-1]) - datetime.fromisoformat(stamps[0])
-            return span.total_seconds(), "log"
-    return None, None
+    span = log_span_seconds(folder / "train.log")
+    return (span, "log") if span is not None else (None, None)
+
+
+def log_span_seconds(log: Path) -> float | None:
+    """Seconds from the first to the last time-stamped line of a run's log; None without a
+    log or with fewer than two stamps."""
+    if not log.is_file():
+        return None
+    stamps = [m.group(1) for line in log.read_text().splitlines() if (m := _LOG_STAMP.match(line))]
+    if len(stamps) < 2:
+        return None
+    return (datetime.fromisoformat(stamps[-1]) - datetime.fromisoformat(stamps[0])).total_seconds()
 
 
 def run_scores(folder: Path, metrics: dict) -> RunScores:

@@ -14,10 +14,13 @@ import argparse
 import json
 import re
 import statistics
-from datetime import datetime
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from iter.sweeps import log_span_seconds  # noqa: E402
 
 # (row name, what it changes against the published objective)
 ROWS = [
@@ -36,15 +39,6 @@ ROWS = [
     ("group-by-length", "the default, batches grouped by length (issue 13: group_by_length)"),
     ("bf16", "the default trained in bf16 autocast on this CPU (issue 13: trainer.precision=bf16)"),
 ]
-
-STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+\]")
-
-
-def wall_seconds(log: Path) -> float | None:
-    stamps = [STAMP.match(line) for line in log.read_text().splitlines()]
-    stamps = [datetime.fromisoformat(m.group(1)) for m in stamps if m]
-    return (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else None
-
 
 def peak_rss_gib(time_file: Path) -> float | None:
     if not time_file.is_file():
@@ -70,7 +64,7 @@ def run_record(run_dir: Path) -> dict | None:
         "test_ner": 100 * scores["ner"]["micro"]["f1"],
         "test_re": 100 * scores["re"]["micro"]["f1"],
         "test_re_plus": 100 * scores["re_plus"]["micro"]["f1"],
-        "wall_s": wall_seconds(run_dir / "train.log"),
+        "wall_s": log_span_seconds(run_dir / "train.log"),
         # run.sh keeps /usr/bin/time's report beside the row's runs.
         "peak_rss_gib": peak_rss_gib(
             run_dir.parents[3] / f"time-seed{metrics['seed']}.txt"
