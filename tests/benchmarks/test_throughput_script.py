@@ -34,3 +34,8 @@ def test_benchmark_writes_inference_and_training_rows(precision, tmp_path, share
     assert results["training"]["batches"] == 2
     assert results["training"]["iter_cost_over_encoder"] > 1
     assert results["machine"]["iter_parameters_m"] > results["machine"]["encoder_parameters_m"]
+    # An untrained model's heads are shifted to fire about as often as the gold annotation
+    # has starts, spans and links (never more), so decoding costs what a trained model's does.
+    sparse = results["machine"]["sparse_heads"]
+    for step in ("start", "span", "link"):
+        assert sparse["gold"][step] / 2 <= sparse["counts"][step] <= sparse["gold"][step]

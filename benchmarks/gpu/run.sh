@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# One GPU session's checks and runs (benchmarks/gpu/README.md): CUDA training in fp16 and
+# bf16, CoNLL04 full-schedule runs of the MiniLM default (several at once on the one GPU), and
+# ITER's throughput against its bare encoder. Everything lands in OUT; checkpoints' weights
+# and training states are left out of the archive (runs.tgz) to keep it small.
+#
+#   benchmarks/gpu/run.sh OUT [TRAIN_DEADLINE_S]
+#
+# Trainings still running TRAIN_DEADLINE_S seconds after the start are stopped (SIGTERM: the
+# trainer saves its state and exits); their logs still hold every finished epoch.
+# DEVICE=cpu EXTRA="trainer.max_epochs=1 trainer.limit_train_batches=3" tries it on a CPU.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=$(realpath -m "${1:?usage: run.sh OUT [TRAIN_DEADLINE_S]}")
+DEADLINE=${2:-350}
+DEVICE=${DEVICE:-cuda}
+read -r -a EXTRA <<< "${EXTRA:-}"
+export WANDB_MODE=offline HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
+# Deterministic cuBLAS (the trainer asks torch for deterministic kernels).
+export CUBLAS_WORKSPACE_CONFIG=:4096:8
+RUNS=$OUT/runs
+mkdir -p "$RUNS"
+start=$(date +%s)
+elapsed() { echo $(($(date +%s) - start)); }
+
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+  python3 -c "import torch, transformers; print('torch', torch.__version__, 'cuda', \
+torch.version.cuda, 'transformers', transformers.__version__)"
+  nproc
+} > "$OUT/machine.txt" 2>&1
+
+declare -A PIDS=()
+train() {  # NAME OVERRIDES...: one training in the background, its own cache and log
+  local name=$1
+  shift
+  ITER_CACHE_DIR=/tmp/iter-cache/$name python3 train.py logger=none trainer.device="$DEVICE" \
+    trainer.num_threads=1 hydra.run.dir="$RUNS/$name" "$@" "${EXTRA[@]}" \
+    > "$RUNS/$name.log" 2>&1 &
+  PIDS[$name]=$!
+}
+
+# 1. Mixed precision on CUDA: two short epochs each (fp16 trains with a gradient scaler).
+# A failure here ends the session early, before the long runs spend device time.
+if [[ $DEVICE == cuda* ]]; then
+  train check-fp16 debug=short trainer.precision=fp16
+fi
+train check-bf16 debug=short trainer.precision=bf16
+failed=0
+for name in "${!PIDS[@]}"; do
+  wait "${PIDS[$name]}" || { echo "FAILED: $name (see $RUNS/$name.log)"; failed=1; }
+done
+echo "checks done at $(elapsed) s"
+if ((failed)); then
+  tail -n 30 "$RUNS"/check-*.log
+  exit 1
+fi
+
+# 2. Full schedules, CoNLL04, our train/dev protocol, all at once on the one GPU.
+PIDS=()
+for seed in 1 2 3 4 5; do train "default-seed$seed" seed=$seed; done
+train bf16-seed1 seed=1 trainer.precision=bf16
+while (($(elapsed) < DEADLINE)); do
+  running=0
+  for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && running=1; done
+  ((running)) || break
+  sleep 5
+done
+for name in "${!PIDS[@]}"; do
+  if kill -0 "${PIDS[$name]}" 2>/dev/null; then
+    echo "stopping $name at the deadline"
+    kill -TERM "${PIDS[$name]}"
+  fi
+done
+wait
+echo "trainings done at $(elapsed) s"
+# A stopped run's best checkpoint so far, scored on test (marked as such by its file name).
+for name in "${!PIDS[@]}"; do
+  run=$RUNS/$name
+  if [[ ! -f $run/metrics.json && -d $run/checkpoint-best ]]; then
+    python3 evaluate.py --model "$run/checkpoint-best" --device "$DEVICE" \
+      --output "$run/stopped-best-test.json" > "$run/stopped-best-test.log" 2>&1 &
+  fi
+done
+wait
+echo "stopped runs scored at $(elapsed) s"
+nvidia-smi --query-gpu=memory.used --format=csv,noheader >> "$OUT/machine.txt" 2>&1 || true
+
+# 3. Throughput: the trained MiniLM (seed 1's best checkpoint, else an untrained one) and the
+# paper's large encoders built from their shapes with random weights, in bf16.
+bench() {  # NAME SECONDS ARGS...
+  local name=$1 seconds=$2
+  shift 2
+  timeout "$seconds" python3 benchmarks/throughput.py --device "$DEVICE" \
+    --output "$OUT/throughput-$name.json" "$@" > "$RUNS/throughput-$name.log" 2>&1 \
+    || echo "throughput $name: exit $? (see its log)"
+}
+minilm=()
+[[ -d $RUNS/default-seed1/checkpoint-best ]] && minilm=(--model "$RUNS/default-seed1/checkpoint-best")
+bench minilm-fp32 60 "${minilm[@]}" --repeats 3
+# The large encoders on the first 144 sentences of each split (bs 1 costs the most time).
+bench deberta-v3-large-bf16 75 --encoder deberta-v3-large --precision bf16 --repeats 2 --limit 144
+bench flan-t5-large-bf16 55 --encoder flan-t5-large --precision bf16 --repeats 2 --limit 144
+echo "throughput done at $(elapsed) s"
+
+tar -czf "$OUT/runs.tgz" -C "$OUT" --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' runs
+rm -rf "$RUNS"
+echo "all done at $(elapsed) s"

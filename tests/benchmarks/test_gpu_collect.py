@@ -1,0 +1,67 @@
+"""benchmarks/gpu/collect.py: finished runs from metrics.json, stopped ones from their log and
+their best checkpoint's test scores."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+CONFIG = "seed: {seed}\ntrainer:\n  precision: {precision}\n"
+LOG_LINE = (
+    "[2026-11-29 19:08:{s:02d},215][iter.training.trainer][INFO] - epoch {epoch}: "
+    "train loss 3.5, dev score {dev} (best {best} at epoch {best_epoch})\n"
+)
+SUMMARY = {"ner_micro_f1": 82.0, "re_micro_f1": 58.0, "re_plus_micro_f1": 57.5}
+
+
+def write_run(folder, seed, precision, epochs, finished):
+    folder.mkdir()
+    (folder / "config.yaml").write_text(CONFIG.format(seed=seed, precision=precision))
+    (folder / "environment.json").write_text(json.dumps({"gpu": "GPU X", "torch": "2.11"}))
+    best, best_epoch, lines = 0.0, 0, []
+    for epoch, dev in enumerate(epochs, start=1):
+        if dev > best:
+            best, best_epoch = dev, epoch
+        lines.append(LOG_LINE.format(s=epoch, epoch=epoch, dev=dev, best=best,
+                                     best_epoch=best_epoch))  # fmt: skip
+    (folder / "train.log").write_text("".join(lines))
+    if finished:
+        metrics = {"best_epoch": best_epoch, "epochs_trained": len(epochs),
+                   "dev_score": best / 100, "summary": SUMMARY,
+                   "history": [{"seconds": 10.0 + i} for i in range(len(epochs))]}  # fmt: skip
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    else:
+        (folder / "stopped-best-test.json").write_text(json.dumps({"summary": SUMMARY}))
+
+
+def test_collect_reports_finished_and_stopped_runs(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    write_run(runs / "default-seed1", 1, "fp32", [40.0, 55.5, 54.0], finished=True)
+    write_run(runs / "bf16-seed1", 1, "bf16", [30.0, 50.0, 52.25, 51.0], finished=False)
+    (runs / "default-seed1.log").write_text("a process log, not a run folder\n")
+    output = tmp_path / "summary.json"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/gpu/collect.py", str(runs), "--output", str(output)],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(output.read_text())
+    assert result["environment"]["gpu"] == "GPU X"
+    rows = {row["run"]: row for row in result["runs"]}
+    assert set(rows) == {"default-seed1", "bf16-seed1"}
+    finished = rows["default-seed1"]
+    assert finished["finished"] is True
+    assert (finished["best_epoch"], finished["epochs_trained"]) == (2, 3)
+    assert finished["dev_re_plus"] == 55.5
+    assert finished["mean_epoch_seconds"] == 11.0
+    assert finished["dev_re_plus_per_epoch"] == [40.0, 55.5, 54.0]
+    stopped = rows["bf16-seed1"]
+    assert stopped["finished"] is False and stopped["precision"] == "bf16"
+    assert (stopped["best_epoch"], stopped["epochs_trained"]) == (3, 4)
+    assert stopped["dev_re_plus"] == 52.25
+    assert stopped["test"]["re_plus_micro_f1"] == 57.5
+    assert "stopped" in done.stdout and "finished" in done.stdout
