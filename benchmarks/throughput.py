@@ -90,6 +90,16 @@ def build_model(args: argparse.Namespace) -> ITERForRelationExtraction:
     return model
 
 
+def decode_batches(model, segments, batch_size: int, device: torch.device) -> list[tuple]:
+    """``model.decode``'s inputs (ids, attention, start and end masks) on ``device``, by batch."""
+    pad = model.tokenizer.pad_token_id
+    return [
+        (b.input_ids.to(device), b.attention_mask.to(device), b.start_mask.to(device),
+         b.end_mask.to(device))
+        for b in iterate_batches(segments, batch_size, pad)
+    ]  # fmt: skip
+
+
 def sparsify_heads(model, segments, device, gold_entities: int, gold_relations: int) -> dict:
     """Shift each head's logits by a constant so an untrained model emits about as many span
     starts, spans and links as ``segments`` have gold entities and relations.
@@ -110,23 +120,20 @@ def sparsify_heads(model, segments, device, gold_entities: int, gold_relations: 
             head._output = lambda x, _original=original, _name=name: (
                 _original(x) + offsets[_name]
             )
-    pad = model.tokenizer.pad_token_id
-    batches = [
-        (b.input_ids.to(device), b.attention_mask.to(device), b.start_mask.to(device),
-         b.end_mask.to(device))
-        for b in iterate_batches(segments, 32, pad)
-    ]  # fmt: skip
+    batches = decode_batches(model, segments, 32, device)
 
     @torch.inference_mode()
-    def counts() -> dict:
-        starts = spans = links = 0
+    def count(step: str) -> int:
+        # Starts need only the encoder and the start step; spans and links a full decode.
+        total = 0
         for input_ids, attention_mask, start_mask, end_mask in batches:
-            hidden = model.encode(input_ids, attention_mask)
-            starts += int((model.start_logits(hidden, start_mask) > 0).sum())
+            if step == "start":
+                hidden = model.encode(input_ids, attention_mask)
+                total += int((model.start_logits(hidden, start_mask) > 0).sum())
+                continue
             for sentence in model.decode(input_ids, attention_mask, start_mask, end_mask):
-                spans += len(sentence.spans)
-                links += len(sentence.links)
-        return {"start": starts, "span": spans, "link": links}
+                total += len(sentence.spans if step == "span" else sentence.links)
+        return total
 
     targets = {"start": gold_entities, "span": gold_entities, "link": gold_relations}
     for name in ("start", "span", "link"):
@@ -135,12 +142,13 @@ def sparsify_heads(model, segments, device, gold_entities: int, gold_relations: 
         low, high = -64.0, 64.0  # more firing as the offset grows
         for _ in range(20):
             offsets[name] = (low + high) / 2
-            if counts()[name] > targets[name]:
+            if count(name) > targets[name]:
                 high = offsets[name]
             else:
                 low = offsets[name]
         offsets[name] = low  # at most the target
-    return {"offsets": dict(offsets), "counts": counts(), "gold": targets}
+    counts = {name: count(name) for name in targets if heads[name] is not None}
+    return {"offsets": dict(offsets), "counts": counts, "gold": targets}
 
 
 def synchronize(device: torch.device) -> None:
@@ -206,13 +214,8 @@ def speed_row(
 def inference_rows(model, segments, batch_sizes, device, repeats) -> list[dict]:
     """Rows of encoder against ITER inference, in the dtype of ``model``'s weights."""
     rows = []
-    pad = model.tokenizer.pad_token_id
     for batch_size in batch_sizes:
-        batches = [
-            (b.input_ids.to(device), b.attention_mask.to(device), b.start_mask.to(device),
-             b.end_mask.to(device))
-            for b in iterate_batches(segments, batch_size, pad)
-        ]  # fmt: skip
+        batches = decode_batches(model, segments, batch_size, device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
 

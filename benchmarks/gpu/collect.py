@@ -21,7 +21,6 @@ EPOCH_LINE = re.compile(
     r"\]\[[\w.]+\]\[INFO\] - epoch (\d+): train loss ([\d.]+), dev score ([\d.]+) "
     r"\(best ([\d.]+) at epoch (\d+)\)"
 )
-TIME_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\]")
 SCORES = ("ner_micro_f1", "re_micro_f1", "re_plus_micro_f1")
 
 
