@@ -9,6 +9,9 @@
 # Trainings still running TRAIN_DEADLINE_S seconds after the start are stopped (SIGTERM: the
 # trainer saves its state and exits); their logs still hold every finished epoch.
 # DEVICE=cpu EXTRA="trainer.max_epochs=1 trainer.limit_train_batches=3" tries it on a CPU.
+# PLAN=FILE replaces the default trainings: one line per training, "NAME OVERRIDE...", all
+# started at once ('#' starts a comment). CHECKS=0 skips the mixed-precision checks,
+# THROUGHPUT=0 the throughput part.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=$(realpath -m "${1:?usage: run.sh OUT [TRAIN_DEADLINE_S]}")
@@ -30,6 +33,13 @@ torch.version.cuda, 'transformers', transformers.__version__)"
   nproc
 } > "$OUT/machine.txt" 2>&1
 
+finish() {  # the archive without weights, then exit
+  tar -czf "$OUT/runs.tgz" -C "$OUT" --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' runs
+  rm -rf "$RUNS"
+  echo "all done at $(elapsed) s"
+  exit 0
+}
+
 declare -A PIDS=()
 train() {  # NAME OVERRIDES...: one training in the background, its own cache and log
   local name=$1
@@ -42,10 +52,12 @@ train() {  # NAME OVERRIDES...: one training in the background, its own cache an
 
 # 1. Mixed precision on CUDA: two short epochs each (fp16 trains with a gradient scaler).
 # A failure here ends the session early, before the long runs spend device time.
-if [[ $DEVICE == cuda* ]]; then
-  train check-fp16 debug=short trainer.precision=fp16
+if [[ ${CHECKS:-1} != 0 ]]; then
+  if [[ $DEVICE == cuda* ]]; then
+    train check-fp16 debug=short trainer.precision=fp16
+  fi
+  train check-bf16 debug=short trainer.precision=bf16
 fi
-train check-bf16 debug=short trainer.precision=bf16
 failed=0
 for name in "${!PIDS[@]}"; do
   wait "${PIDS[$name]}" || { echo "FAILED: $name (see $RUNS/$name.log)"; failed=1; }
@@ -56,10 +68,17 @@ if ((failed)); then
   exit 1
 fi
 
-# 2. Full schedules, CoNLL04, our train/dev protocol, all at once on the one GPU.
+# 2. Full schedules, all at once on the one GPU: by default CoNLL04 in our train/dev protocol.
 PIDS=()
-for seed in 1 2 3 4 5; do train "default-seed$seed" seed=$seed; done
-train bf16-seed1 seed=1 trainer.precision=bf16
+if [[ -n ${PLAN:-} ]]; then
+  while read -r -a line; do
+    ((${#line[@]})) && [[ ${line[0]} != \#* ]] && train "${line[@]}"
+  done < "$PLAN"
+else
+  for seed in 1 2 3 4 5; do train "default-seed$seed" seed=$seed; done
+  train bf16-seed1 seed=1 trainer.precision=bf16
+fi
+((${#PIDS[@]})) || { echo "no trainings in the plan"; exit 1; }
 while (($(elapsed) < DEADLINE)); do
   running=0
   for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && running=1; done
@@ -88,6 +107,9 @@ nvidia-smi --query-gpu=memory.used --format=csv,noheader >> "$OUT/machine.txt" 2
 
 # 3. Throughput: the trained MiniLM (seed 1's best checkpoint, else an untrained one) and the
 # paper's large encoders built from their shapes with random weights, in bf16.
+if [[ ${THROUGHPUT:-1} == 0 ]]; then
+  finish
+fi
 bench() {  # NAME SECONDS ARGS...
   local name=$1 seconds=$2
   shift 2
@@ -105,7 +127,4 @@ for encoder in deberta-v3-large flan-t5-large; do
     --batch_sizes 1 8 32 --repeats 2 --limit 96
 done
 echo "throughput done at $(elapsed) s"
-
-tar -czf "$OUT/runs.tgz" -C "$OUT" --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' runs
-rm -rf "$RUNS"
-echo "all done at $(elapsed) s"
+finish

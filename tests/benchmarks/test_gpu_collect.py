@@ -9,7 +9,7 @@ import sys
 
 from tests.conftest import REPO
 
-CONFIG = "seed: {seed}\ntrainer:\n  precision: {precision}\n"
+CONFIG = "seed: {seed}\ntrainer:\n  precision: {precision}\ndataset:\n  name: conll04\n"
 LOG_LINE = (
     "[2026-11-29 19:08:{s:02d},215][iter.training.trainer][INFO] - epoch {epoch}: "
     "train loss 3.5, dev score {dev} (best {best} at epoch {best_epoch})\n"
@@ -17,7 +17,7 @@ LOG_LINE = (
 SUMMARY = {"ner_micro_f1": 82.0, "re_micro_f1": 58.0, "re_plus_micro_f1": 57.5}
 
 
-def write_run(folder, seed, precision, epochs, finished):
+def write_run(folder, seed, precision, epochs, finished, test=SUMMARY):
     folder.mkdir()
     (folder / "config.yaml").write_text(CONFIG.format(seed=seed, precision=precision))
     (folder / "environment.json").write_text(json.dumps({"gpu": "GPU X", "torch": "2.11"}))
@@ -34,7 +34,7 @@ def write_run(folder, seed, precision, epochs, finished):
                    "history": [{"seconds": 10.0 + i} for i in range(len(epochs))]}  # fmt: skip
         (folder / "metrics.json").write_text(json.dumps(metrics))
     else:
-        (folder / "stopped-best-test.json").write_text(json.dumps({"summary": SUMMARY}))
+        (folder / "stopped-best-test.json").write_text(json.dumps({"summary": test}))
 
 
 def test_collect_reports_finished_and_stopped_runs(tmp_path):
@@ -42,6 +42,8 @@ def test_collect_reports_finished_and_stopped_runs(tmp_path):
     runs.mkdir()
     write_run(runs / "default-seed1", 1, "fp32", [40.0, 55.5, 54.0], finished=True)
     write_run(runs / "bf16-seed1", 1, "bf16", [30.0, 50.0, 52.25, 51.0], finished=False)
+    lower = {**SUMMARY, "re_plus_micro_f1": 55.5}
+    write_run(runs / "bf16-seed2", 2, "bf16", [30.0, 51.0], finished=False, test=lower)
     (runs / "default-seed1.log").write_text("a process log, not a run folder\n")
     output = tmp_path / "summary.json"
     done = subprocess.run(
@@ -52,7 +54,7 @@ def test_collect_reports_finished_and_stopped_runs(tmp_path):
     result = json.loads(output.read_text())
     assert result["environment"]["gpu"] == "GPU X"
     rows = {row["run"]: row for row in result["runs"]}
-    assert set(rows) == {"default-seed1", "bf16-seed1"}
+    assert set(rows) == {"default-seed1", "bf16-seed1", "bf16-seed2"}
     finished = rows["default-seed1"]
     assert finished["finished"] is True
     assert (finished["best_epoch"], finished["epochs_trained"]) == (2, 3)
@@ -64,4 +66,12 @@ def test_collect_reports_finished_and_stopped_runs(tmp_path):
     assert (stopped["best_epoch"], stopped["epochs_trained"]) == (3, 4)
     assert stopped["dev_re_plus"] == 52.25
     assert stopped["test"]["re_plus_micro_f1"] == 57.5
+    # Epoch lines one second apart in the log: the stopped run's time per epoch.
+    assert stopped["mean_epoch_seconds"] == 1.0
+    assert stopped["dataset"] == "conll04" and stopped["group"] == "bf16"
+    groups = result["groups"]
+    assert groups["bf16"]["runs"] == 2 and groups["bf16"]["seeds"] == [1, 2]
+    assert groups["bf16"]["finished"] == 0 and groups["default"]["finished"] == 1
+    assert groups["bf16"]["re_plus_micro_f1"] == {"mean": 56.5, "std": 1.41}
+    assert groups["default"]["re_plus_micro_f1"] == {"mean": 57.5, "std": 0.0}
     assert "stopped" in done.stdout and "finished" in done.stdout
