@@ -321,3 +321,21 @@ def test_rerun_finds_finished_interrupted_and_conflicting_runs(tmp_path):
     other = OmegaConf.create({"seed": 1, "trainer": {"encoder_lr": 1e-3}, "command": "a"})
     with pytest.raises(IterError, match=r"different configuration \(in: trainer\)"):
         earlier_run(tmp_path, other)
+
+
+def test_an_option_added_after_a_run_counts_at_its_default(tmp_path):
+    from omegaconf import OmegaConf
+
+    from iter.training.run_folder import earlier_run
+    from iter.training.trainer import STATE_FILE
+
+    # A run trained before model.signature_constraint existed: its config lacks the key.
+    stored = {"seed": 1, "model": {"name": "minilm", "link_context": "max"}}
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(stored)))
+    (tmp_path / STATE_FILE).write_bytes(b"state")
+    model = {"name": "minilm", "link_context": "max", "signature_constraint": False}
+    current = OmegaConf.create({"seed": 1, "model": model})
+    assert earlier_run(tmp_path, current) == (None, True)  # the same run: resume it
+    changed = OmegaConf.create({"seed": 1, "model": {**model, "signature_constraint": True}})
+    with pytest.raises(IterError, match=r"different configuration \(in: model\)"):
+        earlier_run(tmp_path, changed)

@@ -24,6 +24,9 @@ for seed in 1 2 3; do
 done
 ./run.sh opt-ctx-startend 1 model.link_context=max model.span_representation=start_end_sum "$t"
 ./run.sh opt-ctx-lr1e-4 1 model.link_context=max trainer.encoder_lr=1e-4 "$t"
+for seed in 1 2 3; do
+  ./run.sh opt-ctx-signatures "$seed" model.link_context=max model.signature_constraint=true "$t"
+done
 ./run.sh group-by-length 1 "$pub" trainer.group_by_length=true "$t"
 ./run.sh bf16 1 "$pub" trainer.precision=bf16 "$t"
 python3 collect.py --outputs ../../outputs/ablation

@@ -7,6 +7,7 @@ types and both spans (with types) are equal, whatever order the entities were li
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -97,3 +98,10 @@ class Document:
         if self.doc_key is not None:
             out["doc_key"] = self.doc_key
         return out
+
+
+def relation_signatures(documents: Iterable[Document]) -> list[list[str]]:
+    """Every (head type, relation type, tail type) triple the documents' relations take,
+    sorted: what ``model.signature_constraint`` lets decoding link."""
+    seen = {(r.head.type, r.type, r.tail.type) for doc in documents for r in doc.relations}
+    return [list(triple) for triple in sorted(seen)]

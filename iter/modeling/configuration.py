@@ -69,6 +69,33 @@ def _check_types_and_heads(
         )
 
 
+def _relation_signatures(
+    signatures: Sequence[Sequence[str]] | None,
+    entity_types: Sequence[str],
+    relation_types: Sequence[str],
+) -> list[list[str]] | None:
+    """The (head type, relation type, tail type) triples links may take; None: any."""
+    if signatures is None:
+        return None
+    checked = []
+    for triple in signatures:
+        if isinstance(triple, str) or len(triple) != 3:
+            raise ConfigError(
+                f"relation_signatures: each entry is [head type, relation type, tail type]; "
+                f"got {triple!r}"
+            )
+        head, relation, tail = (str(name) for name in triple)
+        unknown = [n for n in (head, tail) if n not in entity_types]
+        if relation not in relation_types:
+            unknown.append(relation)
+        if unknown:
+            raise ConfigError(
+                f"relation_signatures: {[head, relation, tail]} names unknown types {unknown}"
+            )
+        checked.append([head, relation, tail])
+    return checked
+
+
 def encoder_ff_width(encoder_config: dict) -> int:
     """The encoder's own feed-forward width: what ``d_ff: 0`` stands for."""
     for key in ("d_ff", "intermediate_size", "encoder_ffn_dim"):
@@ -108,6 +135,7 @@ class ITERConfig(PretrainedConfig):
         link_type_embedding: bool = False,
         link_context: str = "none",
         inverse_link_types: bool = False,
+        relation_signatures: Sequence[Sequence[str]] | None = None,
         link_threshold: float = 0.5,
         span_representation: str | None = None,
         max_sequence_length: int = 512,
@@ -147,6 +175,11 @@ class ITERConfig(PretrainedConfig):
         self.link_type_embedding = bool(link_type_embedding)
         self.link_context = _choice("link_context", link_context, LINK_CONTEXTS)
         self.inverse_link_types = bool(inverse_link_types)
+        # Beyond the paper: decoding links only the type triples listed (those seen in
+        # training, with ``model.signature_constraint``); None links any types.
+        self.relation_signatures = _relation_signatures(
+            relation_signatures, entity_types, relation_types
+        )
         self.link_threshold = link_threshold
         self.span_representation = span_representation
         self.max_sequence_length = max_sequence_length

@@ -100,13 +100,15 @@ def decode_links(
     threshold: float,
     sentences: list[SentenceDecoding],
     self_links: bool = False,
+    allowed: torch.Tensor | None = None,
 ) -> None:
     """Adds the links that fire in logits [B, S, S, R] to ``sentences`` (in place).
 
     ``span_mask`` [B, S] marks the slots that hold spans, as :func:`decode_spans` returns it;
     a single sentence has no padding slots, so its mask is not consulted. ``symmetric`` [R]
     marks the symmetric relation types (None: there are none). ``self_links``: keep the links
-    of a span to itself (the authors' decoding) rather than dropping them.
+    of a span to itself (the authors' decoding) rather than dropping them. ``allowed``
+    [B, S, S, R]: where given, only these (head, tail, type) triples may fire.
     """
     probs = torch.sigmoid(link_logits.float())
     width = probs.size(1)
@@ -117,6 +119,8 @@ def decode_links(
         # A symmetric link is emitted once per unordered pair: from the earlier span.
         upper = torch.ones(width, width, dtype=torch.bool, device=probs.device).triu(1)
         fire = torch.where(symmetric, (both > threshold) & upper.unsqueeze(-1), fire)
+    if allowed is not None:
+        fire &= allowed
     if probs.size(0) > 1:
         # Rows and columns of padding slots are not spans (a single sentence has none).
         fire &= (span_mask[:, :, None] & span_mask[:, None, :]).unsqueeze(-1)

@@ -170,6 +170,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         )
         self._tokenizer: PreTrainedTokenizerBase | None = None
         self._symmetric_masks: dict[tuple, torch.Tensor] = {}
+        self._signature_tables: dict[tuple, torch.Tensor] = {}
         self.post_init()
 
     def symmetric_relation_mask(self, device: torch.device) -> torch.Tensor:
@@ -186,6 +187,33 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             mask = torch.tensor([name in key[1] for name in key[0]], dtype=torch.bool)
             self._symmetric_masks[(key, device)] = mask = mask.to(device)
         return mask
+
+    def allowed_links(self, spans: torch.Tensor) -> torch.Tensor | None:
+        """[B, S, S, R] bool: the relation types each (head, tail) pair of ``spans`` [B, S, 3]
+        (start, end, type) may take under ``config.relation_signatures``; None without them.
+
+        A symmetric type allows both orders of its listed triples. Like the symmetric mask,
+        the [E, E, R] table is built from the config and cached per value and device.
+        """
+        signatures = self.config.relation_signatures
+        if signatures is None:
+            return None
+        key = (tuple(map(tuple, signatures)), tuple(self.config.entity_types),
+               tuple(self.config.relation_types), tuple(self.config.symmetric_relation_types),
+               spans.device)  # fmt: skip
+        table = self._signature_tables.get(key)
+        if table is None:
+            entity = {name: i for i, name in enumerate(self.config.entity_types)}
+            relation = {name: i for i, name in enumerate(self.config.relation_types)}
+            symmetric = set(self.config.symmetric_relation_types)
+            table = torch.zeros(len(entity), len(entity), len(relation), dtype=torch.bool)
+            for head, name, tail in signatures:
+                table[entity[head], entity[tail], relation[name]] = True
+                if name in symmetric:
+                    table[entity[tail], entity[head], relation[name]] = True
+            self._signature_tables[key] = table = table.to(spans.device)
+        types = spans[..., 2]
+        return table[types[:, :, None], types[:, None, :]]
 
     @property
     def span_decision(self) -> str:
@@ -740,7 +768,13 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             )
             threshold = self.config.link_threshold if link_threshold is None else link_threshold
             decode_links(
-                logits.link_logits, logits.span_mask, symmetric, threshold, sentences, authors
+                logits.link_logits,
+                logits.span_mask,
+                symmetric,
+                threshold,
+                sentences,
+                authors,
+                allowed=self.allowed_links(logits.spans),
             )
         return sentences
 

@@ -14,7 +14,7 @@ import random
 import shlex
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from iter.cards import card_details, card_values
-from iter.data.document import Document
+from iter.data.document import Document, relation_signatures
 from iter.data.encoding import encode_documents
 from iter.data.registry import DatasetSpec
 from iter.evaluation.metrics import EvaluationResult
@@ -88,8 +88,15 @@ def selection_score(spec: DatasetSpec):
     return score
 
 
-def build_model(cfg: DictConfig, spec: DatasetSpec) -> ITERForRelationExtraction:
+def build_model(
+    cfg: DictConfig, spec: DatasetSpec, train_documents: Sequence[Document] = ()
+) -> ITERForRelationExtraction:
+    """The model a config describes; ``train_documents`` give the relation signatures that
+    ``model.signature_constraint`` keeps decoding to."""
     cls = ITERForRelationExtraction if spec.relation_types else ITER
+    signatures = None
+    if cfg.model.get("signature_constraint", False) and spec.relation_types:
+        signatures = relation_signatures(train_documents)
     return cls.from_encoder(
         cfg.model.transformer,
         entity_types=spec.entity_types,
@@ -107,6 +114,7 @@ def build_model(cfg: DictConfig, spec: DatasetSpec) -> ITERForRelationExtraction
         link_type_embedding=cfg.model.get("link_type_embedding", False),
         link_context=cfg.model.get("link_context", "none"),
         inverse_link_types=cfg.model.get("inverse_link_types", False),
+        relation_signatures=signatures,
         link_threshold=cfg.model.link_threshold,
         max_sequence_length=cfg.model.max_length,
         dataset=spec.name,
@@ -285,7 +293,7 @@ def _read_documents(run: _Run) -> None:
 
 
 def _build_run_model(run: _Run) -> ITERForRelationExtraction:
-    model = build_model(run.cfg, run.spec).to(run.device)
+    model = build_model(run.cfg, run.spec, run.documents["train"]).to(run.device)
     model.config.max_sequence_length = effective_max_length(model, run.cfg.model.max_length)
     if run.distributed.enabled:
         # Identical initial weights come from rank 0 (DDP); dropout should differ per rank.

@@ -13,6 +13,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from iter.errors import ConfigError, IterError
+from iter.training.schema import with_schema_defaults
 from iter.training.trainer import STATE_FILE
 
 logger = logging.getLogger(__name__)
@@ -100,8 +101,11 @@ def check_same_configuration(run_dir: Path, cfg: DictConfig) -> bool:
     if not (run_dir / "metrics.json").is_file() and not (run_dir / STATE_FILE).is_file():
         return False
     config_path = run_dir / "config.yaml"
-    current = OmegaConf.to_container(cfg, resolve=True)
+    # Options added since the stored run was trained count at their defaults (on both sides,
+    # so that a config that states none of them compares as it is).
+    current = with_schema_defaults(OmegaConf.to_container(cfg, resolve=True))
     stored = OmegaConf.to_container(OmegaConf.load(config_path)) if config_path.is_file() else {}
+    stored = with_schema_defaults(stored)
     differing = sorted(
         key
         for key in set(current) | set(stored)

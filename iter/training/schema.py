@@ -58,6 +58,7 @@ class ModelSchema:
     link_type_embedding: bool = False
     link_context: str = "none"
     inverse_link_types: bool = False
+    signature_constraint: bool = False
 
 
 @dataclass
@@ -144,6 +145,24 @@ def validate_config(cfg: DictConfig) -> TrainSchema:
     typed = _typed(values)
     _check_values(typed)
     return typed
+
+
+def with_schema_defaults(values: dict, schema: type = TrainSchema) -> dict:
+    """``values`` (a stored run's config) with the keys it lacks that the schema gives a
+    default: an option added after the run was trained, at its default, is the same run."""
+    filled = dict(values)
+    hints = typing.get_type_hints(schema)
+    for item in dataclasses.fields(schema):
+        hint = _without_none(hints[item.name])
+        if dataclasses.is_dataclass(hint):
+            if isinstance(filled.get(item.name), dict):
+                filled[item.name] = with_schema_defaults(filled[item.name], hint)
+        elif item.name not in filled:
+            if item.default is not dataclasses.MISSING and item.default != MISSING:
+                filled[item.name] = item.default
+            elif item.default_factory is not dataclasses.MISSING:
+                filled[item.name] = item.default_factory()
+    return filled
 
 
 def _resolved(cfg: DictConfig) -> dict:
