@@ -3,6 +3,7 @@ dev and test, decoded as trained and again linking only the (head type, relation
 type) triples of the training data.
 
     python benchmarks/signature_constraint.py CHECKPOINT [CHECKPOINT ...] [--data data/conll04]
+        [--device cuda]
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ def main() -> None:
     parser.add_argument("checkpoints", nargs="+", type=Path)
     parser.add_argument("--data", type=Path, default=Path("data/conll04"))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     signatures = relation_signatures(read_documents(args.data / "train.json"))
     splits = {name: read_documents(args.data / f"{name}.json") for name in ("dev", "test")}
     for checkpoint in args.checkpoints:
-        model = ITERForRelationExtraction.from_pretrained(checkpoint).eval()
+        model = ITERForRelationExtraction.from_pretrained(checkpoint).to(args.device).eval()
         as_trained = model.config.relation_signatures
         row: dict = {"checkpoint": str(checkpoint), "signatures": signatures}
         for name, documents in splits.items():

@@ -11,7 +11,8 @@
 # DEVICE=cpu EXTRA="trainer.max_epochs=1 trainer.limit_train_batches=3" tries it on a CPU.
 # PLAN=FILE replaces the default trainings: one line per training, "NAME OVERRIDE...", all
 # started at once ('#' starts a comment). CHECKS=0 skips the mixed-precision checks,
-# THROUGHPUT=0 the throughput part.
+# THROUGHPUT=0 the throughput part; SIGNATURES=1 decodes each CoNLL04 run's best checkpoint
+# again under model.signature_constraint (benchmarks/signature_constraint.py).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=$(realpath -m "${1:?usage: run.sh OUT [TRAIN_DEADLINE_S]}")
@@ -103,6 +104,18 @@ for name in "${!PIDS[@]}"; do
 done
 wait
 echo "stopped runs scored at $(elapsed) s"
+if [[ ${SIGNATURES:-0} != 0 ]]; then
+  # Each CoNLL04 run's best checkpoint decoded again with model.signature_constraint's triples
+  # (benchmarks/signature_constraint.py): one JSON line per checkpoint.
+  checkpoints=()
+  for name in "${!PIDS[@]}"; do
+    grep -q "^  name: conll04$" "$RUNS/$name/config.yaml" 2>/dev/null \
+      && [[ -d $RUNS/$name/checkpoint-best ]] && checkpoints+=("$RUNS/$name/checkpoint-best")
+  done
+  ((${#checkpoints[@]})) && python3 benchmarks/signature_constraint.py "${checkpoints[@]}" --device "$DEVICE" \
+    > "$OUT/signature-constraint.jsonl" 2> "$RUNS/signature-constraint.log"
+  echo "signature constraint measured at $(elapsed) s"
+fi
 nvidia-smi --query-gpu=memory.used --format=csv,noheader >> "$OUT/machine.txt" 2>&1 || true
 
 # 3. Throughput: the trained MiniLM (seed 1's best checkpoint, else an untrained one) and the
