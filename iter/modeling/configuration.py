@@ -77,9 +77,14 @@ def _relation_signatures(
     """The (head type, relation type, tail type) triples links may take; None: any."""
     if signatures is None:
         return None
+    if isinstance(signatures, str) or not isinstance(signatures, Sequence):
+        raise ConfigError(
+            f"relation_signatures: a list of [head type, relation type, tail type]; "
+            f"got {signatures!r}"
+        )
     checked = []
     for triple in signatures:
-        if isinstance(triple, str) or len(triple) != 3:
+        if isinstance(triple, str) or not isinstance(triple, Sequence) or len(triple) != 3:
             raise ConfigError(
                 f"relation_signatures: each entry is [head type, relation type, tail type]; "
                 f"got {triple!r}"

@@ -114,6 +114,9 @@ def test_signatures_survive_save_and_load(minilm_tokenizer, tmp_path):
         ([["Person", "Work_For", "Org"]], "unknown types ['Person']"),
         ([["Peop", "Work_For"]], "each entry is [head type, relation type, tail type]"),
         (["Peop-Work_For-Org"], "each entry is [head type, relation type, tail type]"),
+        ([5], "each entry is [head type, relation type, tail type]; got 5"),
+        (5, "a list of [head type, relation type, tail type]; got 5"),
+        ("Peop Work_For Org", "a list of [head type, relation type, tail type]"),
     ],
 )
 def test_bad_signatures_stop_with_one_clear_line(signatures, message):
