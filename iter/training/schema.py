@@ -104,6 +104,7 @@ class TrainerSchema:
     deterministic: bool = MISSING
     select_best: bool = MISSING
     group_by_length: bool = False
+    ema_decay: Optional[float] = None  # noqa: UP045
 
 
 @dataclass

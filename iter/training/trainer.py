@@ -8,6 +8,7 @@ batches an uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -35,6 +36,7 @@ from iter.runtime.precision import Precision
 from iter.tasks import AVERAGES
 from iter.training.loggers import NullLogger
 from iter.training.optim import SCHEDULES, build_optimizer, build_scheduler, current_lr
+from iter.training.weight_average import WeightAverage
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,9 @@ class TrainerSettings:
     metric_average: str = "micro"
     limit_train_batches: int | None = None
     log_every_n_steps: int = 10
+    # Dev scoring, selection and the checkpoint use an exponential moving average of the
+    # weights with this decay (per optimiser step); None trains and selects the raw weights.
+    ema_decay: float | None = None
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -134,6 +139,10 @@ class TrainerSettings:
             raise ConfigError(
                 f"trainer.gradient_clip must be > 0 or null, got {self.gradient_clip}"
             )
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError(
+                f"trainer.ema_decay must be in (0, 1) or null, got {self.ema_decay}"
+            )
         if self.limit_train_batches is not None and self.limit_train_batches < 1:
             raise ConfigError("trainer.limit_train_batches must be >= 1 or null")
 
@@ -188,6 +197,9 @@ class Trainer:
             settings.head_weight_decay,
         )
         self.scaler = precision.grad_scaler()
+        self.weight_average = (
+            WeightAverage(model, settings.ema_decay) if settings.ema_decay is not None else None
+        )
         self.scheduler = None
         # A resumed state's scheduler, loaded once ``fit`` has built the scheduler.
         self._pending_scheduler_state: dict | None = None
@@ -249,6 +261,9 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "scaler": self.scaler.state_dict() if self.scaler else None,
+            "weight_average": (
+                self.weight_average.state_dict() if self.weight_average is not None else None
+            ),
             "rng": ranks[0]["rng"],
             "ranks": ranks,
         }
@@ -264,6 +279,13 @@ class Trainer:
         self._pending_scheduler_state = state["scheduler"]
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
+        if self.weight_average is not None:
+            if state.get("weight_average") is None:
+                raise ConfigError(
+                    f"{path} was saved without trainer.ema_decay: a run cannot be resumed "
+                    "with a weight average it did not keep"
+                )
+            self.weight_average.load_state_dict(state["weight_average"])
         self.state = TrainerState(**state["trainer"])
         ranks = state.get("ranks") or [{"rng": state["rng"]}]
         if len(ranks) == self.distributed.world_size:
@@ -441,22 +463,30 @@ class Trainer:
         """Dev evaluation after an epoch: its record, its logged curves and the selection.
         Returns the dev score."""
         st = self.state
-        # Every rank decodes a share of dev and scores all of it: the same decisions follow.
-        result = self.evaluate(dev_documents, dev_segments, desc="dev")
-        dev_score = self.score(result)
-        st.epoch = epoch + 1
-        st.step_in_epoch = 0
-        record = {
-            "epoch": st.epoch,
-            "dev_score": dev_score,
-            **{f"train_{k}": v for k, v in means.items()},
-            "dev": result.to_dict(),
-        }
-        st.history.append(record)
-        if self.distributed.is_main:
-            self._log_epoch(result, dev_score, means)
-        self._select(result, dev_score)
+        with self._selected_weights():
+            # Every rank decodes a share of dev and scores all of it: the same decisions follow.
+            result = self.evaluate(dev_documents, dev_segments, desc="dev")
+            dev_score = self.score(result)
+            st.epoch = epoch + 1
+            st.step_in_epoch = 0
+            record = {
+                "epoch": st.epoch,
+                "dev_score": dev_score,
+                **{f"train_{k}": v for k, v in means.items()},
+                "dev": result.to_dict(),
+            }
+            st.history.append(record)
+            if self.distributed.is_main:
+                self._log_epoch(result, dev_score, means)
+            # A new best saves the weights that were scored.
+            self._select(result, dev_score)
         return dev_score
+
+    def _selected_weights(self) -> contextlib.AbstractContextManager:
+        """The weights that dev scores and checkpoints see: the average when one is kept."""
+        if self.weight_average is None:
+            return contextlib.nullcontext()
+        return self.weight_average.applied(self.model)
 
     def _select(self, result: EvaluationResult, dev_score: float) -> None:
         """Keep the best dev score; a new best (or, without selection, every epoch) saves
@@ -544,6 +574,8 @@ class Trainer:
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.weight_average is not None:
+            self.weight_average.update(self.model)
         return {
             "loss": loss.item(),
             "start_loss": output.start_loss.item(),
