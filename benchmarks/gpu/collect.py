@@ -112,12 +112,19 @@ def main() -> None:
     parser.add_argument("runs", type=Path, help="the runs/ folder unpacked from runs.tgz")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
-    rows = [summarise_run(run) for run in sorted(args.runs.iterdir())
-            if run.is_dir() and (run / "train.log").exists()]  # fmt: skip
+    folders = [run for run in sorted(args.runs.iterdir()) if run.is_dir()]
+    # A training that failed before its run folder was set up has a log beside the folder
+    # but no config or train.log: named, and left out of the groups.
+    failed = [run.name for run in folders if not (run / "config.yaml").exists()]
+    for name in failed:
+        print(f"{name:<16} failed before training (see {name}.log)")
+    rows = [summarise_run(run) for run in folders
+            if run.name not in failed and (run / "train.log").exists()]  # fmt: skip
     environment = json.loads(next(args.runs.glob("*/environment.json")).read_text())
     result = {"environment": {k: environment.get(k) for k in
                               ("gpu", "torch", "cuda", "transformers", "python", "git_commit")},
-              "groups": summarise_groups(rows), "runs": rows}  # fmt: skip
+              "groups": summarise_groups(rows), "runs": rows,
+              "failed": failed}  # fmt: skip
     args.output.write_text(json.dumps(result, indent=1) + "\n")
     for row in rows:
         test = " / ".join(f"{row['test'][k]:.2f}" for k in SCORES)

@@ -8,6 +8,8 @@ rounding error of MiniLM's weights in fp16 is 4.9e-4.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 
@@ -23,7 +25,11 @@ def get_model_path() -> Path:
     if halves:
         tensors = load_file(weights)
         restored = {k: t.float() if t.dtype == torch.float16 else t for k, t in tensors.items()}
-        partial = weights.with_suffix(".partial")
+        # A partial file of its own per call: runs started together each restore the weights, and
+        # a shared name would let one process rename away the file another is about to move.
+        handle, name = tempfile.mkstemp(prefix=f".{weights.stem}.", suffix=".partial", dir=folder)
+        os.close(handle)
+        partial = Path(name)
         save_file(restored, partial, metadata={"format": "pt"})
         partial.replace(weights)  # atomic: concurrent runs never read a half-written file
     return folder

@@ -45,6 +45,9 @@ def test_collect_reports_finished_and_stopped_runs(tmp_path):
     lower = {**SUMMARY, "re_plus_micro_f1": 55.5}
     write_run(runs / "bf16-seed2", 2, "bf16", [30.0, 51.0], finished=False, test=lower)
     (runs / "default-seed1.log").write_text("a process log, not a run folder\n")
+    # A training that crashed while starting: an empty run folder beside its log.
+    (runs / "crashed-seed1").mkdir()
+    (runs / "crashed-seed1.log").write_text("FileNotFoundError: ...\n")
     output = tmp_path / "summary.json"
     done = subprocess.run(
         [sys.executable, "benchmarks/gpu/collect.py", str(runs), "--output", str(output)],
@@ -55,6 +58,8 @@ def test_collect_reports_finished_and_stopped_runs(tmp_path):
     assert result["environment"]["gpu"] == "GPU X"
     rows = {row["run"]: row for row in result["runs"]}
     assert set(rows) == {"default-seed1", "bf16-seed1", "bf16-seed2"}
+    assert result["failed"] == ["crashed-seed1"]
+    assert "crashed-seed1    failed before training (see crashed-seed1.log)" in done.stdout
     finished = rows["default-seed1"]
     assert finished["finished"] is True
     assert (finished["best_epoch"], finished["epochs_trained"]) == (2, 3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 
+import safetensors.torch
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -40,3 +41,26 @@ def test_fp16_weights_come_back_as_fp32_and_integers_untouched(tmp_path):
     modified = weights.stat().st_mtime_ns
     standin.get_model_path()
     assert weights.stat().st_mtime_ns == modified
+
+
+def test_restores_that_overlap_do_not_take_each_others_file(tmp_path, monkeypatch):
+    """Trainings started together each restore the weights (the third GPU session lost a
+    run when two shared one partial file): a second restore that runs while the first is
+    between writing its file and moving it into place must not disturb it."""
+    standin, weights = load_standin(tmp_path)
+    original = torch.randn(8, 8)
+    save_file({"w": original.half()}, weights)
+    real_save = safetensors.torch.save_file
+    overlapped = []
+
+    def save_while_another_restores(tensors, path, metadata=None):
+        real_save(tensors, path, metadata=metadata)
+        if not overlapped:
+            overlapped.append(path)
+            standin.get_model_path()  # the other process, between our write and our move
+
+    monkeypatch.setattr(safetensors.torch, "save_file", save_while_another_restores)
+    standin.get_model_path()
+    assert overlapped
+    assert torch.equal(load_file(weights)["w"], original.half().float())
+    assert not list(weights.parent.glob("*.partial"))
