@@ -16,6 +16,7 @@ import math
 import os
 import re
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +51,8 @@ class RunScores:
     # also counts set-up, test scoring and any pause before a resume); None if neither.
     seconds: float | None = None
     seconds_from: str | None = None
+    # The earlier summary a run was read from, when its folder is not in the sweep folder.
+    imported_from: str | None = None
 
 
 def _f1(scores: dict, task: str, average: str) -> float:
@@ -120,8 +123,29 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return mean, statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def summarize_sweep(sweep_dir: Path) -> dict:
-    """Per-run scores, mean ± std per split and task, and the run chosen by dev score."""
+def imported_runs(summary_file: Path, sweep: dict) -> list[RunScores]:
+    """The runs of an earlier ``summary.json`` (e.g. made on another machine, whose run
+    folders are not here), for a sweep of the same dataset, model and selection."""
+    try:
+        earlier = json.loads(Path(summary_file).read_text())
+        mismatched = [k for k in ("dataset", "model", "selection") if earlier[k] != sweep[k]]
+        runs = [RunScores(**{**run, "imported_from": run.get("imported_from") or str(summary_file)})
+                for run in earlier["runs"]]  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SweepError(f"{summary_file}: not a sweep summary ({err!r})") from None
+    if mismatched:
+        raise SweepError(
+            f"{summary_file}: another sweep's summary ({', '.join(mismatched)} differ: "
+            + ", ".join(f"{earlier[k]!r} against {sweep[k]!r}" for k in mismatched) + ")"
+        )
+    return runs
+
+
+def summarize_sweep(sweep_dir: Path, imports: Sequence[Path] = ()) -> dict:
+    """Per-run scores, mean ± std per split and task, and the run chosen by dev score.
+
+    ``imports`` are earlier summaries whose runs count too, unless a run folder of the same
+    name is here (the folder wins): a sweep whose first seeds ran on another machine."""
     # Hidden folders are the launcher's (.submitit) or Hydra's, not runs.
     folders = sorted(
         p for p in Path(sweep_dir).iterdir() if p.is_dir() and not p.name.startswith(".")
@@ -132,6 +156,15 @@ def summarize_sweep(sweep_dir: Path) -> dict:
     runs = [run_scores(folder, metrics) for folder, metrics in finished.items()]
     unfinished = [f.name for f in folders if f not in finished]
     first = next(iter(finished.values()))
+    here = {"dataset": first.get("dataset"), "model": first.get("model"),
+            "selection": first["selection"]}  # fmt: skip
+    names = {run.name for run in runs} | set(unfinished)
+    for summary_file in imports:
+        for run in imported_runs(summary_file, here):
+            if run.name not in names:
+                runs.append(run)
+                names.add(run.name)
+    runs.sort(key=lambda run: run.name)
     chosen = max(runs, key=lambda run: (run.dev_score, -run.seed))
     aggregate: dict[str, dict[str, dict[str, float]]] = {}
     for split in ("dev", "test"):
@@ -192,8 +225,9 @@ def summary_markdown(summary: dict) -> str:
         ]
         epochs = "" if run.get("epochs") is None else str(run["epochs"])
         time = duration(run.get("seconds")) + ("*" if run.get("seconds_from") == "log" else "")
+        imported = "†" if run.get("imported_from") else ""
         lines.append(
-            f"| {run['name']}{chosen} | {run['seed']} | {fold} | {epochs} | {time} | "
+            f"| {run['name']}{imported}{chosen} | {run['seed']} | {fold} | {epochs} | {time} | "
             + " | ".join(cells)
             + " |"
         )
@@ -217,17 +251,24 @@ def summary_markdown(summary: dict) -> str:
             "\\* From `train.log`'s first to last time stamp (a run from before epochs were "
             "timed): includes set-up, test scoring and any pause before a resume."
         )
+    sources = sorted({run["imported_from"] for run in summary["runs"] if run.get("imported_from")})
+    if sources:
+        lines.append(
+            "† Read from an earlier summary (" + ", ".join(f"`{p}`" for p in sources)
+            + "): its run folder is not in this sweep folder."
+        )  # fmt: skip
     if summary["unfinished"]:
         lines.append(f"Not finished (left out): {', '.join(summary['unfinished'])}.")
     return "\n".join(lines) + "\n"
 
 
-def write_summary(sweep_dir: Path) -> dict:
+def write_summary(sweep_dir: Path, imports: Sequence[Path] = ()) -> dict:
     """Write ``summary.json``, ``summary.md`` and the ``scores.png`` plot into the sweep
-    folder and restate the runs' cards (:func:`restate_cards`); return the summary."""
+    folder and restate the runs' cards (:func:`restate_cards`); return the summary.
+    ``imports``: earlier summaries whose runs count too (:func:`summarize_sweep`)."""
     from iter.plots import SWEEP_FILE, plot_sweep
 
-    summary = summarize_sweep(sweep_dir)
+    summary = summarize_sweep(sweep_dir, imports)
     (Path(sweep_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
     (Path(sweep_dir) / "summary.md").write_text(summary_markdown(summary))
     plot_sweep(summary, Path(sweep_dir) / SWEEP_FILE)

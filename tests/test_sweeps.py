@@ -186,6 +186,51 @@ def test_each_run_s_wall_time_from_its_epochs_or_else_its_log(tmp_path):
     assert "\\* From `train.log`" in markdown
 
 
+def test_runs_of_an_earlier_summary_count_when_their_folders_are_elsewhere(tmp_path):
+    first = tmp_path / "machine-a"
+    for seed, dev, test in [(1, 0.60, 0.50), (2, 0.70, 0.54)]:
+        write_run(first / f"seed{seed}", seed, dev, test)
+    earlier = tmp_path / "earlier-summary.json"
+    earlier.write_text(json.dumps(summarize_sweep(first)))
+
+    later = tmp_path / "machine-b"
+    write_run(later / "seed2", 2, 0.65, 0.56)  # seed 2 again here: the folder wins
+    write_run(later / "seed3", 3, 0.62, 0.58)
+    summary = write_summary(later, [earlier])
+    runs = {run["name"]: run for run in summary["runs"]}
+    assert list(runs) == ["seed1", "seed2", "seed3"]
+    assert runs["seed1"]["imported_from"] == str(earlier)
+    assert runs["seed2"]["imported_from"] is None and runs["seed2"]["test"]["ner"] == 0.56
+    assert summary["mean_std"]["test"]["re_plus"]["mean"] == pytest.approx((0.50 + 0.56 + 0.58) / 3)
+    markdown = (later / "summary.md").read_text()
+    assert "| seed1† | 1 |" in markdown and "| seed2 ✓ | 2 |" in markdown
+    assert f"† Read from an earlier summary (`{earlier}`)" in markdown
+    # Imported twice (its summary imported again): the first source stays named.
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps(summary))
+    third = tmp_path / "machine-c"
+    write_run(third / "seed4", 4, 0.5, 0.5)
+    runs = {r["name"]: r for r in summarize_sweep(third, [again])["runs"]}
+    assert runs["seed1"]["imported_from"] == str(earlier)
+    assert runs["seed3"]["imported_from"] == str(again)
+
+    # Another dataset's summary, or a file that is no summary, is refused by name.
+    other = tmp_path / "other"
+    write_run(other / "seed1", 1, 0.6, 0.5, dataset="scierc")
+    with pytest.raises(IterError, match=r"another sweep's summary \(dataset differ"):
+        summarize_sweep(other, [earlier])
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}")
+    with pytest.raises(IterError, match=r"broken\.json: not a sweep summary"):
+        summarize_sweep(later, [broken])
+    done = subprocess.run(
+        [sys.executable, "scripts/sweep_summary.py", str(later), "--runs-from", str(earlier)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "| seed1† | 1 |" in done.stdout
+
+
 def test_cross_validation_folds_use_the_macro_average(tmp_path):
     for fold in range(3):
         write_run(tmp_path / f"fold{fold}-seed1", 1, 0.8, 0.6 + fold / 10, fold, "macro", "ade")

@@ -120,6 +120,12 @@ _ATTACHED_END = re.compile(r"(\S+)\.(\s+)(?=(?:[\"`(\[]\s?)*[A-Z0-9])")
 # What cannot open a sentence: a segment starting so continues the previous one
 # ("Little Rock, Ark. ; ...", "Acme Corp. , a ...", a closing quote after "plague.").
 _CONTINUATION = re.compile(r"[a-z,;:)\]}.%]|'|’|”")
+# A clock time's "a.m."/"p.m." followed by a time zone ("at 2 a.m. EST ranged from ..."): the
+# segmenter takes the zone's capital letters for a new sentence.
+_CLOCK_END = re.compile(r"\b[ap]\.m\.$", re.IGNORECASE)
+_TIME_ZONE = re.compile(
+    r"(?:[ECMP][SD]T|GMT|UTC|BST|CET|CEST|EET|HST|AKST|AKDT|AST|ADT|NST|NDT)\b"
+)
 
 
 @functools.cache
@@ -195,11 +201,18 @@ def split_sentences(text: str, splitter: str = "pysbd") -> list[tuple[int, int]]
             if begin < 0:  # not expected; a segmenter that rewrote the text is not trusted
                 raise ValueError(f"sentence segmenter changed the text near offset {cursor}")
             cursor = begin + len(stripped)
-            if spans and spans[-1][1] > piece_start and _CONTINUATION.match(stripped):
+            if spans and spans[-1][1] > piece_start and _continues(text, spans[-1], stripped):
                 spans[-1] = (spans[-1][0], cursor)
             else:
                 spans.append((begin, cursor))
     return spans
+
+
+def _continues(text: str, previous: tuple[int, int], segment: str) -> bool:
+    """Whether ``segment`` goes on with the sentence at ``previous`` instead of opening one."""
+    if _CONTINUATION.match(segment):
+        return True
+    return bool(_TIME_ZONE.match(segment) and _CLOCK_END.search(text[previous[0] : previous[1]]))
 
 
 def _forced_boundaries(text: str) -> list[tuple[int, int]]:

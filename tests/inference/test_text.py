@@ -72,6 +72,21 @@ def test_split_sentences_finds_the_boundaries_a_long_text_hides_from_the_segment
     ]
 
 
+def test_a_clock_time_and_its_zone_stay_in_one_sentence():
+    # The segmenter alone splits "2 a.m. | EST ranged ..." (CoNLL04's weather reports).
+    text = (
+        "Temperatures at 2 a.m. EST ranged from 9 at Alamosa , Colo. , to 75 at Miami . "
+        "It ended at 5 p.m. Smith left. Rain fell until 6 p.m. GMT. Then it cleared."
+    )
+    assert [text[a:b] for a, b in split_sentences(text)] == [
+        "Temperatures at 2 a.m. EST ranged from 9 at Alamosa , Colo. , to 75 at Miami .",
+        "It ended at 5 p.m.",
+        "Smith left.",
+        "Rain fell until 6 p.m. GMT.",
+        "Then it cleared.",
+    ]
+
+
 def test_predictions_are_grounded_in_the_input_string(monkeypatch, minilm_tokenizer):
     """Word-level predictions map to exact character offsets of the original text."""
     text = "  Mary Smith  works for\tAcme Corp. in Zürich ."
