@@ -1,6 +1,7 @@
 """The paper's results table from sweep summaries: datasets × NER / RE / RE+, as Markdown and LaTeX.
 
 python3 scripts/paper_table.py outputs/sweeps/*/*/main [--output benchmarks/paper_table]
+python3 scripts/paper_table.py benchmarks/sweeps/*.json ...   (committed summaries work too)
 
 With --output, <output>.md, <output>.tex and a figure <output>.png (measured beside published).
 
@@ -35,6 +36,18 @@ PUBLISHED: dict[str, list[tuple[str, dict[str, str]]]] = {
 
 
 def load_summary(folder: Path) -> dict:
+    """A sweep folder's summary (written if missing), or a summary file itself (such as the
+    committed ``benchmarks/sweeps/*.json``, whose run folders may be on another machine)."""
+    if folder.is_file():
+        try:
+            summary = json.loads(folder.read_text())
+        except ValueError as err:
+            raise SweepError(f"{folder}: not a sweep summary ({err})") from None
+        fields = ("dataset", "mean_std", "runs", "chosen")
+        missing = [k for k in fields if not isinstance(summary, dict) or k not in summary]
+        if missing:
+            raise SweepError(f"{folder}: not a sweep summary (no {', '.join(missing)})")
+        return summary
     path = folder / "summary.json"
     if path.is_file():
         return json.loads(path.read_text())

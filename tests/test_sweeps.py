@@ -251,7 +251,7 @@ def test_empty_or_broken_sweeps_are_clear_errors(tmp_path):
         summarize_sweep(tmp_path)
 
 
-def test_paper_table_rows_markdown_and_latex(tmp_path):
+def test_paper_table_rows_markdown_and_latex(tmp_path, capsys):
     for seed, dev, test, epochs in [(1, 0.6, 0.5, 31), (2, 0.7, 0.6, 40)]:
         write_run(tmp_path / "conll04" / f"seed{seed}", seed, dev, test, epochs=epochs,
                   epoch_seconds=[60.0 * seed] * epochs)  # fmt: skip
@@ -278,6 +278,19 @@ def test_paper_table_rows_markdown_and_latex(tmp_path):
     latex = out.with_suffix(".tex").read_text()
     assert r"& 2 & 31--40 & " in latex
     assert r"55.00 $\pm$ 7.07" in latex and latex.strip().endswith(r"\end{tabular}")
+
+    # A committed summary file stands for its sweep folder (whose runs may be elsewhere).
+    committed = tmp_path / "committed-conll04.json"
+    committed.write_text((tmp_path / "conll04" / "summary.json").read_text())
+    from_file = tmp_path / "from-file"
+    paper_table.main([str(committed), str(tmp_path / "conll03"), "--output", str(from_file)])
+    assert from_file.with_suffix(".md").read_text() == markdown
+    not_a_summary = tmp_path / "notes.json"
+    not_a_summary.write_text('{"runs": []}')
+    with pytest.raises(SystemExit):
+        paper_table.main([str(not_a_summary), "--output", str(tmp_path / "x")])
+    error = capsys.readouterr().err
+    assert "notes.json: not a sweep summary (no dataset, mean_std, chosen)" in error
 
 
 @pytest.mark.slow
