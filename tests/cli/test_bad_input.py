@@ -92,6 +92,8 @@ CUDA = torch.cuda.is_available()
         (["trainer.batch_size=true"], CONFIG_ERROR,
          ["trainer.batch_size: expected an integer, got True"]),
         (["trainer.device=gpu"], CONFIG_ERROR, ["trainer.device: 'gpu' is not auto, cpu"]),
+        (["trainer.ema_decay=1.5"], CONFIG_ERROR,
+         ["trainer.ema_decay must be in (0, 1) or null, got 1.5"]),
         (["trainer.head_lr=0"], CONFIG_ERROR, ["trainer.head_lr must be > 0"]),
         (["trainer.encoder_warmup=2"], CONFIG_ERROR, ["fraction of all steps, in [0, 1]"]),
         (["trainer.head_schedule=cosine"], CONFIG_ERROR,
