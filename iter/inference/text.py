@@ -122,7 +122,6 @@ _ATTACHED_END = re.compile(r"(\S+)\.(\s+)(?=(?:[\"`(\[]\s?)*[A-Z0-9])")
 _CONTINUATION = re.compile(r"[a-z,;:)\]}.%]|'|’|”")
 # A clock time's "a.m."/"p.m." followed by a time zone ("at 2 a.m. EST ranged from ..."): the
 # segmenter takes the zone's capital letters for a new sentence.
-_PARENTHETICAL = re.compile(r"[(\[][^()\[\]]{1,40}[)\]]")
 _CLOCK_END = re.compile(r"\b[ap]\.m\.$", re.IGNORECASE)
 _TIME_ZONE = re.compile(
     r"(?:[ECMP][SD]T|GMT|UTC|BST|CET|CEST|EET|HST|AKST|AKDT|AST|ADT|NST|NDT)\b"
@@ -206,22 +205,7 @@ def split_sentences(text: str, splitter: str = "pysbd") -> list[tuple[int, int]]
                 spans[-1] = (spans[-1][0], cursor)
             else:
                 spans.append((begin, cursor))
-    return _parentheticals_joined(text, spans)
-
-
-def _parentheticals_joined(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """A segment that is only a short parenthetical (``( Text )``, ``( Begin recording )``,
-    a speaker's name in a transcript) is no sentence: it opens the one after it."""
-    joined: list[tuple[int, int]] = []
-    pending: int | None = None
-    for start, end in spans:
-        if pending is not None:
-            start, pending = pending, None
-        if _PARENTHETICAL.fullmatch(text, start, end) and (start, end) != spans[-1]:
-            pending = start
-            continue
-        joined.append((start, end))
-    return joined
+    return spans
 
 
 def _continues(text: str, previous: tuple[int, int], segment: str) -> bool:

@@ -87,22 +87,6 @@ def test_a_clock_time_and_its_zone_stay_in_one_sentence():
     ]
 
 
-def test_a_lone_parenthetical_opens_the_sentence_after_it():
-    # Broadcast transcripts mark a text or a speaker in parentheses before a sentence; the
-    # segmenter leaves the marker alone as a "sentence". One at the very end stays alone.
-    text = (
-        "It will respond soon . ( Text ) Bratislava , May 11 ( CTK ) -- Talks began . "
-        "What about the sea ? ( Korochkin ) After a great deal of work we left . (Laughter)"
-    )
-    assert [text[a:b] for a, b in split_sentences(text)] == [
-        "It will respond soon .",
-        "( Text ) Bratislava , May 11 ( CTK ) -- Talks began .",
-        "What about the sea ?",
-        "( Korochkin ) After a great deal of work we left .",
-        "(Laughter)",
-    ]
-
-
 def test_predictions_are_grounded_in_the_input_string(monkeypatch, minilm_tokenizer):
     """Word-level predictions map to exact character offsets of the original text."""
     text = "  Mary Smith  works for\tAcme Corp. in Zürich ."
