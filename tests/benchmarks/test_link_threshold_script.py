@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import REPO, tiny_model, write_dataset_folder
+from tests.conftest import REPO
 
 
 def run_script(*args: str) -> list[dict]:
@@ -18,15 +18,9 @@ def run_script(*args: str) -> list[dict]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-def test_global_and_per_type_thresholds_agree_at_the_default(minilm_tokenizer, tmp_path):
-    model = tiny_model(
-        minilm_tokenizer,
-        entity_types=["org", "person", "place"],
-        relation_types=["based_in", "lives_in", "works_for"],
-    )
-    model.save_pretrained(tmp_path / "checkpoint")
-    data = write_dataset_folder(tmp_path / "data")
-    checkpoint = str(tmp_path / "checkpoint")
+def test_global_and_per_type_thresholds_agree_at_the_default(tiny_checkpoint_and_data):
+    path, data = tiny_checkpoint_and_data
+    checkpoint = str(path)
 
     (grid,) = run_script(checkpoint, "--data", str(data))
     assert set(grid["dev"]) == set(grid["test"]) == {"0.2", "0.3", "0.35", "0.4", "0.45", "0.5",

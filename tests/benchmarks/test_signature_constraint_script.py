@@ -7,19 +7,13 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import REPO, tiny_model, write_dataset_folder
+from tests.conftest import REPO
 
 
-def test_reports_both_decodings_with_the_training_triples(minilm_tokenizer, tmp_path):
-    model = tiny_model(
-        minilm_tokenizer,
-        entity_types=["org", "person", "place"],
-        relation_types=["based_in", "lives_in", "works_for"],
-    )
-    model.save_pretrained(tmp_path / "checkpoint")
-    data = write_dataset_folder(tmp_path / "data")
+def test_reports_both_decodings_with_the_training_triples(tiny_checkpoint_and_data):
+    checkpoint, data = tiny_checkpoint_and_data
     done = subprocess.run(
-        [sys.executable, "benchmarks/signature_constraint.py", str(tmp_path / "checkpoint"),
+        [sys.executable, "benchmarks/signature_constraint.py", str(checkpoint),
          "--data", str(data)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
