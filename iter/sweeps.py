@@ -123,22 +123,35 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return mean, statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def read_summary(path: Path) -> dict:
+    """A ``summary.json`` as :func:`summarize_sweep` wrote it; anything else is a
+    :class:`SweepError` naming the file and what it lacks."""
+    try:
+        summary = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise SweepError(f"{path}: not a sweep summary ({err})") from None
+    fields = ("dataset", "mean_std", "runs", "chosen")
+    missing = [k for k in fields if not isinstance(summary, dict) or k not in summary]
+    if missing:
+        raise SweepError(f"{path}: not a sweep summary (no {', '.join(missing)})")
+    return summary
+
+
 def imported_runs(summary_file: Path, sweep: dict) -> list[RunScores]:
     """The runs of an earlier ``summary.json`` (e.g. made on another machine, whose run
     folders are not here), for a sweep of the same dataset, model and selection."""
-    try:
-        earlier = json.loads(Path(summary_file).read_text())
-        mismatched = [k for k in ("dataset", "model", "selection") if earlier[k] != sweep[k]]
-        runs = [RunScores(**{**run, "imported_from": run.get("imported_from") or str(summary_file)})
-                for run in earlier["runs"]]  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise SweepError(f"{summary_file}: not a sweep summary ({err!r})") from None
+    earlier = read_summary(summary_file)
+    mismatched = [k for k in ("dataset", "model", "selection") if earlier.get(k) != sweep[k]]
     if mismatched:
         raise SweepError(
             f"{summary_file}: another sweep's summary ({', '.join(mismatched)} differ: "
-            + ", ".join(f"{earlier[k]!r} against {sweep[k]!r}" for k in mismatched) + ")"
+            + ", ".join(f"{earlier.get(k)!r} against {sweep[k]!r}" for k in mismatched) + ")"
         )
-    return runs
+    try:
+        return [RunScores(**{**run, "imported_from": run.get("imported_from") or str(summary_file)})
+                for run in earlier["runs"]]  # fmt: skip
+    except (TypeError, AttributeError) as err:
+        raise SweepError(f"{summary_file}: a run entry is not a run's scores ({err})") from None
 
 
 def summarize_sweep(sweep_dir: Path, imports: Sequence[Path] = ()) -> dict:

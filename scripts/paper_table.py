@@ -13,14 +13,13 @@ the figure the paper published for that dataset beside it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from iter.cli.errors import user_errors
-from iter.sweeps import SweepError, duration, write_summary
+from iter.sweeps import SweepError, duration, read_summary, write_summary
 from iter.tasks import TASK_LABELS, TASKS
 
 # Published test F1 (METHOD.md, "Published figures"): (encoder, {task: "value"}).
@@ -39,18 +38,10 @@ def load_summary(folder: Path) -> dict:
     """A sweep folder's summary (written if missing), or a summary file itself (such as the
     committed ``benchmarks/sweeps/*.json``, whose run folders may be on another machine)."""
     if folder.is_file():
-        try:
-            summary = json.loads(folder.read_text())
-        except ValueError as err:
-            raise SweepError(f"{folder}: not a sweep summary ({err})") from None
-        fields = ("dataset", "mean_std", "runs", "chosen")
-        missing = [k for k in fields if not isinstance(summary, dict) or k not in summary]
-        if missing:
-            raise SweepError(f"{folder}: not a sweep summary (no {', '.join(missing)})")
-        return summary
+        return read_summary(folder)
     path = folder / "summary.json"
     if path.is_file():
-        return json.loads(path.read_text())
+        return read_summary(path)
     if folder.is_dir():
         return write_summary(folder)
     raise SweepError(f"{folder}: no such sweep folder")

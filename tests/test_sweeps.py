@@ -223,6 +223,10 @@ def test_runs_of_an_earlier_summary_count_when_their_folders_are_elsewhere(tmp_p
     broken.write_text("{}")
     with pytest.raises(IterError, match=r"broken\.json: not a sweep summary"):
         summarize_sweep(later, [broken])
+    bad_run = tmp_path / "bad-run.json"
+    bad_run.write_text(json.dumps({**json.loads(earlier.read_text()), "runs": [{"seed": 1}]}))
+    with pytest.raises(IterError, match=r"bad-run\.json: a run entry is not a run's scores"):
+        summarize_sweep(later, [bad_run])
     done = subprocess.run(
         [sys.executable, "scripts/sweep_summary.py", str(later), "--runs-from", str(earlier)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
