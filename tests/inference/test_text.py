@@ -87,6 +87,35 @@ def test_a_clock_time_and_its_zone_stay_in_one_sentence():
     ]
 
 
+def test_news_service_headers_end_their_units():
+    # A monitoring service's source line (document number, source, language, date, page,
+    # handling mark), the source repeated as a line of its own, a header in capitals, and an
+    # editor's "( Text )" mark: each a unit of its own in CoNLL04's translated news.
+    text = (
+        "Arms Sales Rise LD2103194094 Moscow ITAR-TASS in English 1924 GMT 21 Mar 94 "
+        "Moscow ITAR-TASS The talks ended in Moscow , officials said . "
+        "94AA0008Z Jerusalem THE JERUSALEM POST in English 15 Oct 93 pp 6-8 , 10--FOR OFFICIAL "
+        "USE ONLY Madras THE HINDU Gerald Steinberg spoke ( Text ) Beijing , 23 Jun ( XINHUA ) "
+        "-- Deng Nan left . ( Article by S. Gusak ) ( Text ) It ended ."
+    )
+    assert [text[a:b] for a, b in split_sentences(text)] == [
+        "Arms Sales Rise LD2103194094 Moscow ITAR-TASS in English 1924 GMT 21 Mar 94",
+        "Moscow ITAR-TASS",
+        "The talks ended in Moscow , officials said .",
+        "94AA0008Z Jerusalem THE JERUSALEM POST in English 15 Oct 93 pp 6-8 , 10--FOR OFFICIAL "
+        "USE ONLY",
+        "Madras THE HINDU",
+        "Gerald Steinberg spoke",
+        "( Text )",
+        "Beijing , 23 Jun ( XINHUA ) -- Deng Nan left .",
+        "( Article by S. Gusak ) ( Text ) It ended .",
+    ]
+    # Not headers: one word in capitals before a capitalised one, a date with no document
+    # number before it.
+    plain = "The NATO Secretary met IBM Chairman Lou Gerstner in Paris 21 Mar 94 Friday ."
+    assert [plain[a:b] for a, b in split_sentences(plain)] == [plain]
+
+
 def test_predictions_are_grounded_in_the_input_string(monkeypatch, minilm_tokenizer):
     """Word-level predictions map to exact character offsets of the original text."""
     text = "  Mary Smith  works for\tAcme Corp. in Zürich ."
