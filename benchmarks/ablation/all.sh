@@ -31,6 +31,9 @@ for seed in 1 2 3; do
   ./run.sh opt-ctx-ema-signatures "$seed" model.link_context=max trainer.ema_decay=0.998 \
     model.signature_constraint=true "$t"
 done
+for seed in 1 2 3; do
+  ./run.sh opt-ctx-pool "$seed" model.link_context=max model.span_representation=max_pool_width "$t"
+done
 ./run.sh group-by-length 1 "$pub" trainer.group_by_length=true "$t"
 ./run.sh bf16 1 "$pub" trainer.precision=bf16 "$t"
 python3 collect.py --outputs ../../outputs/ablation

@@ -36,6 +36,9 @@ ROWS = [
     ("opt-ctx-lr1e-4", "beyond the paper, for MiniLM: the link context and encoder lr 1e-4"),
     ("opt-ctx-startend", "beyond the paper: the link context, spans as start + end states"),
     ("opt-ctx-inverse", "the link context and the authors' inverse link types (bit 18)"),
+    ("opt-ctx-signatures", "the link context, decoding only the training data's type triples"),
+    ("opt-ctx-ema-signatures", "the link context, a weight average and the signature constraint"),
+    ("opt-ctx-pool", "the link context, spans max-pooled with a width embedding"),
     ("group-by-length", "the default, batches grouped by length (issue 13: group_by_length)"),
     ("bf16", "the default trained in bf16 autocast on this CPU (issue 13: trainer.precision=bf16)"),
 ]

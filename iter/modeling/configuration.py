@@ -17,8 +17,9 @@ from iter.modeling.link_context import LINK_CONTEXTS
 SPAN_OBJECTIVES = ("softmax", "sigmoid")
 LINK_PAIRS = ("dense", "gold")
 LOSS_REDUCTIONS = ("sum", "batch", "mean")
-# How the link step sees a span (null in a config: the authors' choice for the nesting).
-SPAN_REPRESENTATIONS = ("end", "start_end_sum")
+# How the link step sees a span (null in a config: the authors' choice for the nesting); the
+# last is beyond the paper (iter/modeling/span_pooling.py).
+SPAN_REPRESENTATIONS = ("end", "start_end_sum", "max_pool_width")
 # How ``generate`` decodes without masks. "words" (ours): spans start and end at word
 # boundaries, a span is never linked to itself, symmetric relations are emitted once.
 # "authors": as the authors' ``generate`` (checkpoints saved by their code are loaded with

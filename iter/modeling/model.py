@@ -43,6 +43,7 @@ from iter.modeling.losses import (
     reduce_loss,
     sigmoid_span_loss,
 )
+from iter.modeling.span_pooling import MAX_EMBEDDED_WIDTH, span_max_pool, span_widths
 from iter.modeling.word_boundaries import word_boundary_masks
 
 # Largest pair-feature buffer (elements) that inference scores at once: 256 MB in fp32.
@@ -166,6 +167,12 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         self.link_type_embedding = (
             nn.Embedding(len(config.entity_types) + 1, d_model)
             if config.link_type_embedding and self.link_head is not None
+            else None
+        )
+        # Beyond the paper (an option): spans max-pooled over their states, plus their width.
+        self.span_width_embedding = (
+            nn.Embedding(MAX_EMBEDDED_WIDTH + 1, d_model)
+            if config.span_representation == "max_pool_width" and self.link_head is not None
             else None
         )
         self._tokenizer: PreTrainedTokenizerBase | None = None
@@ -375,12 +382,30 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         [B, S, 3] (start, end, type): with ``link_type_embedding`` the type's embedding is
         added."""
         index = spans.clamp(min=0)
-        d_model = hidden.size(-1)
-        states = hidden.gather(1, index[..., 1:2].expand(-1, -1, d_model))
-        if self.config.span_representation != "end":
-            states = states + hidden.gather(1, index[..., 0:1].expand(-1, -1, d_model))
+        batch, slots = index.shape[:2]
+        rows = torch.arange(batch, device=index.device).repeat_interleave(slots)
+        states = self.span_rows(
+            hidden, rows, index[..., 0].reshape(-1), index[..., 1].reshape(-1)
+        ).view(batch, slots, -1)
         if self.link_type_embedding is not None and spans.size(-1) > 2:
             states = states + self.link_type_embedding(index[..., 2])
+        return states
+
+    def span_rows(
+        self, hidden: torch.Tensor, batch: torch.Tensor, start: torch.Tensor, end: torch.Tensor
+    ) -> torch.Tensor:
+        """The link step's states [N, D] of spans given as rows (sentence ``batch``, positions
+        ``start`` to ``end`` inclusive), as ``config.span_representation`` says: the end
+        state, the start and end states summed, or the span max-pooled plus its width."""
+        if self.config.span_representation == "max_pool_width":
+            assert self.span_width_embedding is not None
+            pooled = span_max_pool(hidden, batch, start, end)
+            return pooled + self.span_width_embedding(span_widths(start, end))
+        flat = hidden.reshape(-1, hidden.size(-1))
+        offset = batch * hidden.size(1)
+        states = flat.index_select(0, offset + end)
+        if self.config.span_representation == "start_end_sum":
+            states = states + flat.index_select(0, offset + start)
         return states
 
     def link_logits(
@@ -611,8 +636,9 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
 
         Flat data represents a span by its end, so every position of ``head_mask`` is a
         head, keyed by (batch, end). Nested data represents a span by its start and end
-        states, so the heads are each masked position paired with its k closest gold starts,
-        keyed as :func:`pair_keys` keys them.
+        states (and the pooled representation by the whole span), so the heads are each
+        masked position paired with its k closest gold starts, keyed as :func:`pair_keys`
+        keys them.
         """
         length = head_mask.size(1)
         if self.config.span_representation == "end":
@@ -622,11 +648,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             ends = flat - batch * length
         else:
             pairs = candidate_pairs(gold_starts, head_mask, self.config.nesting_depth)
-            flat_hidden = hidden.reshape(-1, hidden.size(-1))
-            offset = pairs.batch * length
-            states = flat_hidden.index_select(0, offset + pairs.end) + flat_hidden.index_select(
-                0, offset + pairs.start
-            )
+            states = self.span_rows(hidden, pairs.batch, pairs.start, pairs.end)
             batch, keys, ends = pairs.batch, pairs.keys(length), pairs.end
         if self.link_type_embedding is not None:
             # The gold type of the span a head is, the last row where it is none.
@@ -695,11 +717,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
 
     def _gold_span_states(self, hidden: torch.Tensor, gold: _GoldSpans) -> torch.Tensor:
         """States [G, D] of the valid gold spans, in their flat order."""
-        flat = hidden.reshape(-1, hidden.size(-1))
-        length = hidden.size(1)
-        states = flat.index_select(0, gold.batch * length + gold.end)
-        if self.config.span_representation != "end":
-            states = states + flat.index_select(0, gold.batch * length + gold.start)
+        states = self.span_rows(hidden, gold.batch, gold.start, gold.end)
         if self.link_type_embedding is not None:
             states = states + self.link_type_embedding(gold.type)
         return states

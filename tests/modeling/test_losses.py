@@ -138,7 +138,8 @@ def test_start_and_span_losses_equal_explicit_sums(depth, minilm_tokenizer):
     [(1, "end", False, False), (2, "start_end_sum", False, False),
      (1, "start_end_sum", False, False), (1, "end", True, False),
      (2, "start_end_sum", True, False), (1, "end", False, True),
-     (2, "start_end_sum", False, True)],
+     (2, "start_end_sum", False, True), (1, "max_pool_width", False, False),
+     (2, "max_pool_width", True, False)],
 )  # fmt: skip
 def test_dense_link_loss_equals_explicit_sum(
     depth, representation, typed, inverse, minilm_tokenizer
@@ -182,7 +183,11 @@ def test_dense_link_loss_equals_explicit_sum(
         gold_starts = sorted({s for s, _, _ in spans})
 
         def state(start: int, end: int, b: int = b, spans: list = spans) -> torch.Tensor:
-            out = hidden[b, end] if by_end else hidden[b, end] + hidden[b, start]
+            if representation == "max_pool_width":  # the span's maximum, plus its width
+                width = model.span_width_embedding.weight[min(end - start + 1, 32)]
+                out = hidden[b, start : end + 1].max(dim=0).values + width
+            else:
+                out = hidden[b, end] if by_end else hidden[b, end] + hidden[b, start]
             if typed:
                 types = [t for s, e, t in spans if e == end and (by_end or s == start)]
                 out = out + model.link_type_embedding.weight[(types or [none_type])[0]]

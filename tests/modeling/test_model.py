@@ -131,7 +131,8 @@ def test_config_rejects_unknown_symmetric_type():
 @pytest.mark.parametrize(
     ("family", "options"),
     [("bert", {}), ("t5", {}), ("bert", {"link_context": "max", "link_type_embedding": True}),
-     ("bert", {"inverse_link_types": True})],
+     ("bert", {"inverse_link_types": True}),
+     ("bert", {"span_representation": "max_pool_width", "link_context": "max"})],
 )  # fmt: skip
 def test_overfits_two_sentences_exactly(family, options, minilm_tokenizer):
     """Losses and decoder agree: a model driven to zero loss decodes the gold annotations
@@ -216,11 +217,16 @@ def test_masked_link_scoring_scores_only_pairs_of_two_real_spans(
     assert int(valid.sum()) == 7 * 6 + 3 * 2
 
 
-@pytest.mark.parametrize("depth", [1, 2])
-def test_decoding_alone_or_in_a_padded_batch_gives_the_same_predictions(depth, minilm_tokenizer):
+@pytest.mark.parametrize(("depth", "representation"), [(1, None), (2, None), (1, "max_pool_width")])
+def test_decoding_alone_or_in_a_padded_batch_gives_the_same_predictions(
+    depth, representation, minilm_tokenizer
+):
     """Decoding has shortcuts for a single sentence (no padding slots) and drops links that
     touch padding in a batch; both must give each sentence exactly its own predictions."""
-    model = tiny_model(minilm_tokenizer, symmetric=["Kill"], nesting_depth=depth).eval()
+    model = tiny_model(
+        minilm_tokenizer, symmetric=["Kill"], nesting_depth=depth,
+        span_representation=representation,
+    ).eval()  # fmt: skip
     words = [SENTENCE.split(), ["Mary", "works", "."], SENTENCE.split()[:6]]
     documents = [Document(tuple(w), (), ()) for w in words]
     encoded, _ = encode_documents(
@@ -252,6 +258,35 @@ def test_decoding_alone_or_in_a_padded_batch_gives_the_same_predictions(depth, m
             assert head != tail and max(head, tail) < len(spans)
             if model.config.relation_types[relation] == "Kill":
                 assert head < tail  # symmetric: once per unordered pair
+
+
+def test_pooled_spans_survive_saving_and_score_links_from_the_whole_span(
+    minilm_tokenizer, tmp_path
+):
+    """``span_representation=max_pool_width``: the link step reads each span's max-pooled
+    states plus its width's embedding, and a saved model scores links the same."""
+    model = tiny_model(minilm_tokenizer, span_representation="max_pool_width").eval()
+    assert model.span_width_embedding is not None
+    ids = minilm_tokenizer(SENTENCE, return_tensors="pt")
+    spans = torch.tensor([[[1, 3], [5, 5], [6, 9]]])
+    with torch.no_grad():
+        hidden = model.encode(ids["input_ids"], ids["attention_mask"])
+        states = model.span_states(hidden, spans)
+        width = model.span_width_embedding.weight
+        expected = torch.stack([hidden[0, 1:4].max(0).values + width[3],
+                                hidden[0, 5] + width[1], hidden[0, 6:10].max(0).values + width[4]])
+        torch.testing.assert_close(states[0], expected)
+        model.save_pretrained(tmp_path)
+        loaded = ITERForRelationExtraction.from_pretrained(tmp_path).eval()
+        assert loaded.config.span_representation == "max_pool_width"
+        torch.testing.assert_close(
+            loaded.link_logits(hidden, spans), model.link_logits(hidden, spans)
+        )
+    # The published model's span states are the end states alone.
+    plain = tiny_model(minilm_tokenizer).eval()
+    assert plain.span_width_embedding is None
+    with torch.no_grad():
+        torch.testing.assert_close(plain.span_states(hidden, spans)[0], hidden[0, [3, 5, 9]])
 
 
 def test_symmetric_relation_mask_follows_the_config(minilm_tokenizer):
