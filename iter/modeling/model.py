@@ -386,7 +386,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         rows = torch.arange(batch, device=index.device).repeat_interleave(slots)
         states = self.span_rows(
             hidden, rows, index[..., 0].reshape(-1), index[..., 1].reshape(-1)
-        ).view(batch, slots, -1)
+        ).view(batch, slots, hidden.size(-1))
         if self.link_type_embedding is not None and spans.size(-1) > 2:
             states = states + self.link_type_embedding(index[..., 2])
         return states
