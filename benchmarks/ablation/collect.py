@@ -86,7 +86,15 @@ def mean_std(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outputs", default="outputs/ablation")
+    parser.add_argument(
+        "--fresh", action="store_true",
+        help="ignore results.json; by default its runs are kept for the seeds whose run "
+        "folders are not under --outputs (runs trained on an earlier machine)",
+    )  # fmt: skip
     args = parser.parse_args()
+    previous = {}
+    if not args.fresh and (HERE / "results.json").is_file():
+        previous = json.loads((HERE / "results.json").read_text())
     results = {}
     lines = [
         "| row | change | seeds | test NER | test RE | test RE+ | dev RE+ | best / trained epochs "
@@ -94,11 +102,13 @@ def main() -> None:
         "|---|---|---|---:|---:|---:|---:|---|---|",
     ]
     for name, description in ROWS:
-        runs = sorted(
-            (r for d in Path(args.outputs, name).glob("runs/conll04/minilm/seed*")
-             if (r := run_record(d))),
-            key=lambda r: r["seed"],
-        )  # fmt: skip
+        found = {
+            r["seed"]: r
+            for d in sorted(Path(args.outputs, name).glob("runs/conll04/minilm/seed*"))
+            if (r := run_record(d))
+        }
+        kept = [r for r in previous.get(name, {}).get("runs", []) if r["seed"] not in found]
+        runs = sorted([*found.values(), *kept], key=lambda r: r["seed"])
         results[name] = {"change": description, "runs": runs}
         if not runs:
             continue
