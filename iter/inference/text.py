@@ -103,6 +103,9 @@ class TextPrediction:
         return out
 
 
+# What can open a sentence: opening quotes or brackets, then a capital or a digit.
+_OPENER = re.compile(r"(?:[\"`'(\[]\s?)*[A-Z0-9]")
+_BLANK = re.compile(r"\s+")
 # Boundaries the segmenter alone misses, each followed by what can open a sentence:
 # - a sentence-final mark standing alone (tokenized text: "... budget . Reagan");
 # - a final mark with closing quotes after it, also tokenized ("... plague. ' ' The",
@@ -110,7 +113,7 @@ class TextPrediction:
 # - a news dateline's agency ("PERUGIA , Italy ( AP ) The ..."), a unit of its own in the
 #   newswire corpora.
 _STANDALONE_END = re.compile(
-    r"(?:\s[.!?]|[.!?](?:\s?''|\s?\"|”|\s'\s')|\(\s?AP\s?\))(\s+)(?=(?:[\"`'(\[]\s?)*[A-Z0-9])"
+    rf"(?:\s[.!?]|[.!?](?:\s?''|\s?\"|”|\s'\s')|\(\s?AP\s?\))(\s+)(?={_OPENER.pattern})"
 )
 # A word with its period attached, then what can open a sentence: a boundary unless the word
 # is an abbreviation ("Galveston. Pat" but not "Gov. Cecil"); a closing quote after the
@@ -132,7 +135,7 @@ _SOURCE_LINE = re.compile(
     rf"in [A-Z][a-z]+ (?:\d{{4}} GMT )?\d{{1,2}} {_MONTH} \d{{2}}"
     r"(?: [A-Z][a-z]+ Edition)?(?: pp? [A-Z]?\d+(?:\s?-\s?\d+)?(?: , \d+)*)?"
     r"(?:\s?--\s?FOR OFFICIAL USE ONLY)?"
-    r"(\s+)(?=(?:[\"`'(\[]\s?)*[A-Z0-9])"
+    rf"(\s+)(?={_OPENER.pattern})"
 )
 # Two or more words in capitals, then a capitalised word: a header line or a source's name
 # ("Kiev HOLOS UKRAYINY The power-output ...", "Madras THE HINDU Panama City ACAN"). In CoNLL04's
@@ -145,8 +148,6 @@ _CAPITALS_LINE = re.compile(r"\b(?:[A-Z][A-Z-]+ )+[A-Z][A-Z-]+(\s+)(?=[A-Z][a-z]
 # relations in the sentence after it without it (3 more correct, 4 more wrong, in the 9 test
 # sentences that start with one).
 _EDITORIAL_MARK = re.compile(r"\(\s?(?:Text|Excerpts?|Editorial Report)\s?\)")
-_BLANK = re.compile(r"\s+")
-_OPENER = re.compile(r"(?:[\"`'(\[]\s?)*[A-Z0-9]")  # what can open a sentence
 # A clock time's "a.m."/"p.m." followed by a time zone ("at 2 a.m. EST ranged from ..."): the
 # segmenter takes the zone's capital letters for a new sentence.
 _CLOCK_END = re.compile(r"\b[ap]\.m\.$", re.IGNORECASE)
@@ -253,17 +254,20 @@ def _forced_boundaries(text: str) -> list[tuple[int, int]]:
             gap_start -= 1
         if 0 < gap_start < mark.start() and text[gap_start - 1] != ")":
             gaps.add((gap_start, mark.start()))
-            blank = _BLANK.match(text, mark.end())
-            if blank and _OPENER.match(text, blank.end()):
-                gaps.add(blank.span())
+            gaps.add(_blank_before_opener(text, mark.end()))
     for line in _SOURCE_LINE.finditer(text):
         gaps.add(line.span(2))
         source, after = line.group("source"), line.end(2)
         if text.startswith(source, after):
-            blank = _BLANK.match(text, after + len(source))
-            if blank and _OPENER.match(text, blank.end()):
-                gaps.add(blank.span())
+            gaps.add(_blank_before_opener(text, after + len(source)))
+    gaps.discard(None)
     return sorted(gaps)
+
+
+def _blank_before_opener(text: str, at: int) -> tuple[int, int] | None:
+    """The blank at ``at`` when what follows it can open a sentence, else None."""
+    blank = _BLANK.match(text, at)
+    return blank.span() if blank and _OPENER.match(text, blank.end()) else None
 
 
 def _stripped(text: str, start: int, end: int) -> tuple[int, int]:
