@@ -34,6 +34,9 @@ done
 for seed in 1 2 3; do
   ./run.sh opt-ctx-pool "$seed" model.link_context=max model.span_representation=max_pool_width "$t"
 done
+for seed in 1 2 3; do
+  ./run.sh opt-ctx-no-overlaps "$seed" model.link_context=max model.drop_overlapping_spans=true "$t"
+done
 ./run.sh group-by-length 1 "$pub" trainer.group_by_length=true "$t"
 ./run.sh bf16 1 "$pub" trainer.precision=bf16 "$t"
 python3 collect.py --outputs ../../outputs/ablation

@@ -142,6 +142,7 @@ class ITERConfig(PretrainedConfig):
         link_context: str = "none",
         inverse_link_types: bool = False,
         relation_signatures: Sequence[Sequence[str]] | None = None,
+        drop_overlapping_spans: bool = False,
         link_threshold: float = 0.5,
         span_representation: str | None = None,
         max_sequence_length: int = 512,
@@ -186,6 +187,9 @@ class ITERConfig(PretrainedConfig):
         self.relation_signatures = _relation_signatures(
             relation_signatures, entity_types, relation_types
         )
+        # Beyond the paper: on flat data, decoding keeps only the best-scored of overlapping
+        # spans (see :attr:`drops_overlaps`).
+        self.drop_overlapping_spans = bool(drop_overlapping_spans)
         self.link_threshold = link_threshold
         self.span_representation = span_representation
         self.max_sequence_length = max_sequence_length
@@ -200,6 +204,12 @@ class ITERConfig(PretrainedConfig):
     def pair_d_ff(self) -> int:
         """Inner width of the span and link heads."""
         return self.d_ff * (2 if self.double_pair_width else 1)
+
+    @property
+    def drops_overlaps(self) -> bool:
+        """Whether decoding drops overlapping spans: asked for, and the data is flat (nested
+        data's entities overlap by nature, so there the option does nothing)."""
+        return self.drop_overlapping_spans and self.nesting_depth == 1
 
     @property
     def authors_decoding(self) -> bool:

@@ -58,14 +58,36 @@ def span_decisions(
     return total > 0, best_type, (best - torch.nn.functional.softplus(total)).exp()
 
 
+def non_overlapping(rows: Sequence[Sequence[int]], scores: Sequence[float]) -> list[int]:
+    """Indices of the spans kept when no two may overlap: best score first, each kept
+    unless it shares a position with a span already kept in its sentence; in input order.
+
+    ``rows`` are (sentence, start, end inclusive, ...) as :func:`decode_spans` tables them.
+    """
+    kept: dict[int, list[tuple[int, int]]] = {}
+    chosen = []
+    for i in sorted(range(len(rows)), key=lambda i: -scores[i]):
+        sentence, start, end = rows[i][0], rows[i][1], rows[i][2]
+        taken = kept.setdefault(sentence, [])
+        if all(end < other_start or other_end < start for other_start, other_end in taken):
+            taken.append((start, end))
+            chosen.append(i)
+    return sorted(chosen)
+
+
 def decode_spans(
-    span_logits: torch.Tensor, pairs: SpanCandidates, batch: int, decision: str = "flat"
+    span_logits: torch.Tensor,
+    pairs: SpanCandidates,
+    batch: int,
+    decision: str = "flat",
+    drop_overlaps: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, list[SentenceDecoding]]:
     """Emitted spans from logits [P, E] over the candidate ``pairs`` of a batch.
 
-    ``decision`` is one of :data:`SPAN_DECISIONS` (see :func:`span_decisions`). Returns the
-    spans padded per sentence as positions [B, S, 3] (start, end, type), their mask [B, S],
-    and the per-sentence lists.
+    ``decision`` is one of :data:`SPAN_DECISIONS` (see :func:`span_decisions`);
+    ``drop_overlaps`` keeps only spans that overlap no better-scored one (flat data:
+    :func:`non_overlapping`). Returns the spans padded per sentence as positions [B, S, 3]
+    (start, end, type), their mask [B, S], and the per-sentence lists.
     """
     emit_mask, best_type, score = span_decisions(span_logits, decision)
     emit = emit_mask.nonzero().squeeze(-1)
@@ -73,6 +95,11 @@ def decode_spans(
     table = torch.stack((pairs.batch, pairs.start, pairs.end, best_type), dim=-1)
     table = table.index_select(0, emit)
     scores = score.index_select(0, emit).tolist()
+    if drop_overlaps and len(scores) > 1:
+        keep = non_overlapping(table.tolist(), scores)
+        if len(keep) < len(scores):
+            table = table.index_select(0, torch.tensor(keep, device=table.device))
+            scores = [scores[i] for i in keep]
 
     sentences = [SentenceDecoding() for _ in range(batch)]
     slots = []

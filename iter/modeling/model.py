@@ -741,7 +741,7 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         starts = torch.zeros_like(start_mask).masked_scatter_(start_mask, start_logits > 0)
         span_logits, pairs = self.span_logits(hidden, starts, end_mask)
         spans, span_mask, sentences = decode_spans(
-            span_logits, pairs, input_ids.size(0), self.span_decision
+            span_logits, pairs, input_ids.size(0), self.span_decision, self.config.drops_overlaps
         )
         link_logits = None
         # A link needs two spans in one sentence (one where a span may link to itself).

@@ -115,6 +115,7 @@ def build_model(
         link_context=cfg.model.get("link_context", "none"),
         inverse_link_types=cfg.model.get("inverse_link_types", False),
         relation_signatures=signatures,
+        drop_overlapping_spans=cfg.model.get("drop_overlapping_spans", False),
         link_threshold=cfg.model.link_threshold,
         max_sequence_length=cfg.model.max_length,
         dataset=spec.name,

@@ -59,6 +59,7 @@ class ModelSchema:
     link_context: str = "none"
     inverse_link_types: bool = False
     signature_constraint: bool = False
+    drop_overlapping_spans: bool = False
 
 
 @dataclass
