@@ -8,14 +8,13 @@ spans (flat data), with the number of overlapping pairs of predicted spans.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from signature_constraint import checkpoint_arguments
 
 from iter.data.reader import read_documents
 from iter.evaluation.runner import score_predictions
@@ -35,13 +34,7 @@ def overlapping_pairs(documents) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", nargs="+", type=Path)
-    parser.add_argument("--data", type=Path, default=Path("data/conll04"))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = checkpoint_arguments(__doc__.splitlines()[0])
     splits = {name: read_documents(args.data / f"{name}.json") for name in ("dev", "test")}
     for checkpoint in args.checkpoints:
         model = ITERForRelationExtraction.from_pretrained(checkpoint).to(args.device).eval()

@@ -29,14 +29,21 @@ def micro_scores(model: ITERForRelationExtraction, documents) -> dict[str, float
     return {task: round(100 * result[task]["micro"]["f1"], 2) for task in ("ner", "re", "re_plus")}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def checkpoint_arguments(description: str) -> argparse.Namespace:
+    """The arguments of the scripts that decode checkpoints two ways (this one and
+    overlapping_spans.py): checkpoints, the data folder, threads (applied) and device."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("checkpoints", nargs="+", type=Path)
     parser.add_argument("--data", type=Path, default=Path("data/conll04"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    return args
+
+
+def main() -> None:
+    args = checkpoint_arguments(__doc__.splitlines()[0])
     signatures = relation_signatures(read_documents(args.data / "train.json"))
     splits = {name: read_documents(args.data / f"{name}.json") for name in ("dev", "test")}
     for checkpoint in args.checkpoints:
