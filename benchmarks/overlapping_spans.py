@@ -25,11 +25,10 @@ from iter.modeling.model import ITERForRelationExtraction
 def overlapping_pairs(documents) -> int:
     """Pairs of entities of one document that share a word."""
     return sum(
-        1
+        a.overlaps(b)
         for document in documents
         for i, a in enumerate(document.entities)
         for b in document.entities[i + 1 :]
-        if a.start < b.end and b.start < a.end
     )
 
 

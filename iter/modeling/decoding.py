@@ -94,16 +94,16 @@ def decode_spans(
     # One table of the emitted spans, read back to Python in one transfer.
     table = torch.stack((pairs.batch, pairs.start, pairs.end, best_type), dim=-1)
     table = table.index_select(0, emit)
-    scores = score.index_select(0, emit).tolist()
-    if drop_overlaps and len(scores) > 1:
-        keep = non_overlapping(table.tolist(), scores)
-        if len(keep) < len(scores):
+    rows, scores = table.tolist(), score.index_select(0, emit).tolist()
+    if drop_overlaps and len(rows) > 1:
+        keep = non_overlapping(rows, scores)
+        if len(keep) < len(rows):
             table = table.index_select(0, torch.tensor(keep, device=table.device))
-            scores = [scores[i] for i in keep]
+            rows, scores = [rows[i] for i in keep], [scores[i] for i in keep]
 
     sentences = [SentenceDecoding() for _ in range(batch)]
     slots = []
-    for (b, start, end, type_id), score in zip(table.tolist(), scores, strict=True):
+    for (b, start, end, type_id), score in zip(rows, scores, strict=True):
         slots.append(len(sentences[b].spans))
         sentences[b].spans.append((start, end, type_id, score))
     if batch == 1:
