@@ -1,9 +1,11 @@
 """What ``model.drop_overlapping_spans`` gives a trained checkpoint: NER, RE and RE+ micro F1
 on dev and test, decoded as trained and again keeping only the best-scored of overlapping
-spans (flat data), with the number of overlapping pairs of predicted spans.
+spans (flat data), with the number of overlapping pairs of predicted spans. With
+``--signatures``, a third decoding also links only the (head type, relation type, tail type)
+triples of the training data (``model.signature_constraint``), keys ``<split>_both``.
 
     python benchmarks/overlapping_spans.py CHECKPOINT [CHECKPOINT ...] [--data data/conll04]
-        [--device cuda]
+        [--device cuda] [--signatures]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from signature_constraint import checkpoint_arguments
 
+from iter.data.document import relation_signatures
 from iter.data.reader import read_documents
 from iter.evaluation.runner import score_predictions
 from iter.inference.documents import predict_documents
@@ -33,16 +36,23 @@ def overlapping_pairs(documents) -> int:
 
 
 def main() -> None:
-    args = checkpoint_arguments(__doc__.splitlines()[0])
+    args = checkpoint_arguments(__doc__.splitlines()[0], signatures_flag=True)
+    signatures = relation_signatures(read_documents(args.data / "train.json"))
     splits = {name: read_documents(args.data / f"{name}.json") for name in ("dev", "test")}
     for checkpoint in args.checkpoints:
         model = ITERForRelationExtraction.from_pretrained(checkpoint).to(args.device).eval()
         if model.config.nesting_depth != 1:
             raise SystemExit(f"{checkpoint}: nested data keeps overlapping spans by design")
+        as_trained = model.config.relation_signatures
+        decodings = [(False, as_trained, "{}"), (True, as_trained, "{}_without_overlaps")]
+        if args.signatures:
+            decodings.append((True, signatures, "{}_both"))
         row: dict = {"checkpoint": str(checkpoint)}
         for name, documents in splits.items():
-            for drop, key in ((False, name), (True, f"{name}_without_overlaps")):
+            for drop, constraint, key_format in decodings:
+                key = key_format.format(name)
                 model.config.drop_overlapping_spans = drop
+                model.config.relation_signatures = constraint
                 predicted = predict_documents(model, documents)
                 result = score_predictions(model, documents, predicted).to_dict()
                 row[key] = {task: round(100 * result[task]["micro"]["f1"], 2)
