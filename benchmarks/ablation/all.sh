@@ -5,38 +5,39 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 t="trainer.num_threads=${THREADS:-2}"
-# MiniLM's config adds the link context (a measured departure); the ablation's rows start
-# from the published model, so each names it.
-pub=model.link_context=none
-old=("$pub" model.span_objective=sigmoid model.link_pairs=gold model.loss_reduction=mean
+# MiniLM's config adds the link context and drops overlapping spans (measured departures);
+# the ablation's rows start from the published model, so each names what it keeps of them.
+pub=(model.link_context=none model.drop_overlapping_spans=false)
+ctx=(model.link_context=max model.drop_overlapping_spans=false)
+old=("${pub[@]}" model.span_objective=sigmoid model.link_pairs=gold model.loss_reduction=mean
      model.d_ff=768 model.head_input_dropout=true)
-for seed in 1 2 3; do ./run.sh new "$seed" "$pub" "$t"; done
+for seed in 1 2 3; do ./run.sh new "$seed" "${pub[@]}" "$t"; done
 for seed in 1 2 3; do ./run.sh old "$seed" "${old[@]}" "$t"; done
-./run.sh undo1-gold-links 1 "$pub" model.link_pairs=gold "$t"
-./run.sh undo2-mean 1 "$pub" model.loss_reduction=mean "$t"
-./run.sh undo3-sigmoid 1 "$pub" model.span_objective=sigmoid "$t"
-./run.sh undo4-d_ff768 1 "$pub" model.d_ff=768 "$t"
-./run.sh undo5-input-dropout 1 "$pub" model.head_input_dropout=true "$t"
-./run.sh opt-type-links 1 "$pub" model.link_type_embedding=true "$t"
-for seed in 1 2 3; do ./run.sh opt-link-context "$seed" model.link_context=max "$t"; done
+./run.sh undo1-gold-links 1 "${pub[@]}" model.link_pairs=gold "$t"
+./run.sh undo2-mean 1 "${pub[@]}" model.loss_reduction=mean "$t"
+./run.sh undo3-sigmoid 1 "${pub[@]}" model.span_objective=sigmoid "$t"
+./run.sh undo4-d_ff768 1 "${pub[@]}" model.d_ff=768 "$t"
+./run.sh undo5-input-dropout 1 "${pub[@]}" model.head_input_dropout=true "$t"
+./run.sh opt-type-links 1 "${pub[@]}" model.link_type_embedding=true "$t"
+for seed in 1 2 3; do ./run.sh opt-link-context "$seed" "${ctx[@]}" "$t"; done
 for seed in 1 2 3; do
-  ./run.sh opt-ctx-inverse "$seed" model.link_context=max model.inverse_link_types=true "$t"
+  ./run.sh opt-ctx-inverse "$seed" "${ctx[@]}" model.inverse_link_types=true "$t"
 done
-./run.sh opt-ctx-startend 1 model.link_context=max model.span_representation=start_end_sum "$t"
-./run.sh opt-ctx-lr1e-4 1 model.link_context=max trainer.encoder_lr=1e-4 "$t"
+./run.sh opt-ctx-startend 1 "${ctx[@]}" model.span_representation=start_end_sum "$t"
+./run.sh opt-ctx-lr1e-4 1 "${ctx[@]}" trainer.encoder_lr=1e-4 "$t"
 for seed in 1 2 3; do
-  ./run.sh opt-ctx-signatures "$seed" model.link_context=max model.signature_constraint=true "$t"
+  ./run.sh opt-ctx-signatures "$seed" "${ctx[@]}" model.signature_constraint=true "$t"
 done
 for seed in 1 2 3; do
-  ./run.sh opt-ctx-ema-signatures "$seed" model.link_context=max trainer.ema_decay=0.998 \
+  ./run.sh opt-ctx-ema-signatures "$seed" "${ctx[@]}" trainer.ema_decay=0.998 \
     model.signature_constraint=true "$t"
 done
 for seed in 1 2 3; do
-  ./run.sh opt-ctx-pool "$seed" model.link_context=max model.span_representation=max_pool_width "$t"
+  ./run.sh opt-ctx-pool "$seed" "${ctx[@]}" model.span_representation=max_pool_width "$t"
 done
 for seed in 1 2 3; do
   ./run.sh opt-ctx-no-overlaps "$seed" model.link_context=max model.drop_overlapping_spans=true "$t"
 done
-./run.sh group-by-length 1 "$pub" trainer.group_by_length=true "$t"
-./run.sh bf16 1 "$pub" trainer.precision=bf16 "$t"
+./run.sh group-by-length 1 "${pub[@]}" trainer.group_by_length=true "$t"
+./run.sh bf16 1 "${pub[@]}" trainer.precision=bf16 "$t"
 python3 collect.py --outputs ../../outputs/ablation
