@@ -1,8 +1,10 @@
 """What ``model.drop_overlapping_spans`` gives a trained checkpoint: NER, RE and RE+ micro F1
-on dev and test, decoded as trained and again keeping only the best-scored of overlapping
-spans (flat data), with the number of overlapping pairs of predicted spans. With
-``--signatures``, a third decoding also links only the (head type, relation type, tail type)
-triples of the training data (``model.signature_constraint``), keys ``<split>_both``.
+on dev and test, decoded keeping every span (ITER's decoding; key ``<split>``) and again
+keeping only the best-scored of overlapping spans (flat data; ``<split>_without_overlaps``),
+whichever way the checkpoint was trained, with the number of overlapping pairs of predicted
+spans. With ``--signatures``, a third decoding also links only the (head type, relation
+type, tail type) triples of the training data (``model.signature_constraint``), keys
+``<split>_both``.
 
     python benchmarks/overlapping_spans.py CHECKPOINT [CHECKPOINT ...] [--data data/conll04]
         [--device cuda] [--signatures]
@@ -37,7 +39,6 @@ def overlapping_pairs(documents) -> int:
 
 def main() -> None:
     args = checkpoint_arguments(__doc__.splitlines()[0], signatures_flag=True)
-    signatures = relation_signatures(read_documents(args.data / "train.json"))
     splits = {name: read_documents(args.data / f"{name}.json") for name in ("dev", "test")}
     for checkpoint in args.checkpoints:
         model = ITERForRelationExtraction.from_pretrained(checkpoint).to(args.device).eval()
@@ -46,6 +47,7 @@ def main() -> None:
         as_trained = model.config.relation_signatures
         decodings = [(False, as_trained, "{}"), (True, as_trained, "{}_without_overlaps")]
         if args.signatures:
+            signatures = relation_signatures(read_documents(args.data / "train.json"))
             decodings.append((True, signatures, "{}_both"))
         row: dict = {"checkpoint": str(checkpoint)}
         for name, documents in splits.items():
