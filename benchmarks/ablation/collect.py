@@ -40,6 +40,11 @@ ROWS = [
     ("opt-ctx-ema-signatures", "the link context, a weight average and the signature constraint"),
     ("opt-ctx-pool", "the link context, spans max-pooled with a width embedding"),
     ("opt-ctx-no-overlaps", "the link context, overlapping spans dropped (MiniLM's default)"),
+    ("opt-ctx-no-overlaps-30ep", "MiniLM's default on a 30-epoch schedule (decays to zero)"),
+    (
+        "opt-ctx-no-overlaps-signatures",
+        "MiniLM's default and the signature constraint, trained in",
+    ),
     ("group-by-length", "the default, batches grouped by length (issue 13: group_by_length)"),
     ("bf16", "the default trained in bf16 autocast on this CPU (issue 13: trainer.precision=bf16)"),
 ]

@@ -12,7 +12,9 @@
 # PLAN=FILE replaces the default trainings: one line per training, "NAME OVERRIDE...", all
 # started at once ('#' starts a comment). CHECKS=0 skips the mixed-precision checks,
 # THROUGHPUT=0 the throughput part; SIGNATURES=1 decodes each CoNLL04 run's best checkpoint
-# again under model.signature_constraint (benchmarks/signature_constraint.py).
+# again under model.signature_constraint (benchmarks/signature_constraint.py); THRESHOLDS=1
+# scores them over low link thresholds, with and without the constraint
+# (benchmarks/link_threshold.py --grid).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=$(realpath -m "${1:?usage: run.sh OUT [TRAIN_DEADLINE_S]}")
@@ -104,17 +106,28 @@ for name in "${!PIDS[@]}"; do
 done
 wait
 echo "stopped runs scored at $(elapsed) s"
+# Each CoNLL04 run's best checkpoint, for the decodings below.
+CONLL04_BEST=()
+for name in "${!PIDS[@]}"; do
+  grep -q "^  name: conll04$" "$RUNS/$name/config.yaml" 2>/dev/null \
+    && [[ -d $RUNS/$name/checkpoint-best ]] && CONLL04_BEST+=("$RUNS/$name/checkpoint-best")
+done
 if [[ ${SIGNATURES:-0} != 0 ]]; then
   # Each CoNLL04 run's best checkpoint decoded again with model.signature_constraint's triples
   # (benchmarks/signature_constraint.py): one JSON line per checkpoint.
-  checkpoints=()
-  for name in "${!PIDS[@]}"; do
-    grep -q "^  name: conll04$" "$RUNS/$name/config.yaml" 2>/dev/null \
-      && [[ -d $RUNS/$name/checkpoint-best ]] && checkpoints+=("$RUNS/$name/checkpoint-best")
-  done
-  ((${#checkpoints[@]})) && python3 benchmarks/signature_constraint.py "${checkpoints[@]}" --device "$DEVICE" \
+  ((${#CONLL04_BEST[@]})) && python3 benchmarks/signature_constraint.py "${CONLL04_BEST[@]}" --device "$DEVICE" \
     > "$OUT/signature-constraint.jsonl" 2> "$RUNS/signature-constraint.log"
   echo "signature constraint measured at $(elapsed) s"
+fi
+if [[ ${THRESHOLDS:-0} != 0 ]] && ((${#CONLL04_BEST[@]})); then
+  # RE+ over low link thresholds (2026-12-06: one CPU checkpoint gained 2 test RE+ at 0.03
+  # with the constraint, another none), as decoded and under the constraint.
+  for flag in "" --signatures; do
+    python3 benchmarks/link_threshold.py "${CONLL04_BEST[@]}" --device "$DEVICE" ${flag:+"$flag"} \
+      --grid 0.005,0.01,0.02,0.03,0.05,0.1,0.2,0.3 >> "$OUT/link-threshold-low-grid.jsonl" \
+      2>> "$RUNS/link-threshold.log"
+  done
+  echo "low link thresholds measured at $(elapsed) s"
 fi
 nvidia-smi --query-gpu=memory.used --format=csv,noheader >> "$OUT/machine.txt" 2>&1 || true
 
