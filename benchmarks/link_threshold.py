@@ -22,6 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from signature_constraint import checkpoint_parser
+
 from iter.data.document import relation_signatures
 from iter.data.reader import read_documents
 from iter.evaluation.runner import score_predictions
@@ -99,11 +101,7 @@ def load_model(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", nargs="+", type=Path)
-    parser.add_argument("--data", type=Path, default=Path("data/conll04"))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
+    parser = checkpoint_parser(__doc__.splitlines()[0])
     parser.add_argument("--per-type", action="store_true", help="one threshold per type")
     parser.add_argument("--grid", type=threshold_grid, default=GRID,
                         help="comma-separated thresholds to try (0.5 is always added)")

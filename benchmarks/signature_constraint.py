@@ -29,15 +29,21 @@ def micro_scores(model: ITERForRelationExtraction, documents) -> dict[str, float
     return {task: round(100 * result[task]["micro"]["f1"], 2) for task in ("ner", "re", "re_plus")}
 
 
-def checkpoint_arguments(description: str, signatures_flag: bool = False) -> argparse.Namespace:
-    """The arguments of the scripts that decode checkpoints two ways (this one and
-    overlapping_spans.py): checkpoints, the data folder, threads (applied) and device;
-    ``signatures_flag`` adds ``--signatures`` (also decode under the signature constraint)."""
+def checkpoint_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments every script that decodes checkpoints takes (this one,
+    overlapping_spans.py, link_threshold.py): checkpoints, the data folder, threads and device."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("checkpoints", nargs="+", type=Path)
     parser.add_argument("--data", type=Path, default=Path("data/conll04"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    return parser
+
+
+def checkpoint_arguments(description: str, signatures_flag: bool = False) -> argparse.Namespace:
+    """:func:`checkpoint_parser`'s arguments, parsed, with the threads applied;
+    ``signatures_flag`` adds ``--signatures`` (also decode under the signature constraint)."""
+    parser = checkpoint_parser(description)
     if signatures_flag:
         parser.add_argument("--signatures", action="store_true",
                             help="also decode linking only the training data's type triples")

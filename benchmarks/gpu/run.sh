@@ -120,8 +120,8 @@ if [[ ${SIGNATURES:-0} != 0 ]]; then
   echo "signature constraint measured at $(elapsed) s"
 fi
 if [[ ${THRESHOLDS:-0} != 0 ]] && ((${#CONLL04_BEST[@]})); then
-  # RE+ over low link thresholds (2026-12-06: one CPU checkpoint gained 2 test RE+ at 0.03
-  # with the constraint, another none), as decoded and under the constraint.
+  # RE+ over low link thresholds (2026-12-06, CPU: a run stopped mid-schedule gained 2 test
+  # RE+ at 0.03 with the constraint, three 30-epoch runs none), as decoded and constrained.
   for flag in "" --signatures; do
     python3 benchmarks/link_threshold.py "${CONLL04_BEST[@]}" --device "$DEVICE" ${flag:+"$flag"} \
       --grid 0.005,0.01,0.02,0.03,0.05,0.1,0.2,0.3 >> "$OUT/link-threshold-low-grid.jsonl" \

@@ -65,8 +65,10 @@ def test_a_grid_of_its_own_and_the_signature_constraint(tiny_checkpoint_and_data
     assert constrained["signatures"] is True
 
 
-def test_signatures_restrict_the_loaded_checkpoints_links(tiny_checkpoint_and_data):
+def test_signatures_restrict_the_loaded_checkpoints_links(tiny_checkpoint_and_data, monkeypatch):
     path, _ = tiny_checkpoint_and_data
+    # The script imports its sibling signature_constraint.py, as it does when run.
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
     file = BENCHMARKS / "link_threshold.py"
     spec = importlib.util.spec_from_file_location("link_threshold", file)
     script = importlib.util.module_from_spec(spec)
