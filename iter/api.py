@@ -187,12 +187,21 @@ def _options(group: str) -> list[str]:
 
 
 def _optional_groups() -> list[str]:
-    """The groups that ``train.yaml`` leaves without an option by default (``debug: null``)."""
+    """The groups that ``train.yaml`` may leave without an option: those without one by
+    default (``debug: null``) and those marked optional (``optional model_dataset: ...``)."""
     from omegaconf import OmegaConf
 
-    defaults = OmegaConf.load(config_dir() / "train.yaml").defaults
-    return [group for entry in defaults if isinstance(entry, Mapping)
-            for group, option in entry.items() if option is None]  # fmt: skip
+    # Unresolved: an entry may interpolate other groups (``${model}_${dataset}``).
+    defaults = OmegaConf.to_container(OmegaConf.load(config_dir() / "train.yaml").defaults)
+    groups = []
+    for entry in defaults:
+        if not isinstance(entry, Mapping):
+            continue
+        for key, option in entry.items():
+            marker, _, group = key.rpartition(" ")
+            if option is None or marker == "optional":
+                groups.append(group)
+    return groups
 
 
 def _group_override(group: str, value: str | None) -> str:

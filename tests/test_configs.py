@@ -24,7 +24,8 @@ def options(group: str) -> list[str]:
 
 
 def test_default_composition_is_the_papers_conll04_setup():
-    cfg = compose_config()
+    # Less MiniLM's own CoNLL04 settings (the next test), the defaults are the paper's.
+    cfg = compose_config(["~model_dataset"])
     assert cfg.dataset.name == "conll04"
     assert cfg.model.transformer == "sentence-transformers/all-MiniLM-L6-v2"
     t = cfg.trainer
@@ -33,6 +34,28 @@ def test_default_composition_is_the_papers_conll04_setup():
     assert (t.encoder_warmup, t.head_warmup, t.max_epochs, t.patience) == (0.05, 0.01, 100, 10)
     assert cfg.logger.name == "wandb" and cfg.logger.mode == "offline"
     assert Path(cfg.paths.data_dir).is_absolute()
+
+
+def test_minilm_on_conll04_gets_its_measured_settings_and_nothing_else_does():
+    default = compose_config()
+    assert default.trainer.max_epochs == 30 and default.model.signature_constraint is True
+    assert default.trainer.ema_decay == 0.998
+    # Another encoder on CoNLL04, or MiniLM on another dataset: the dataset's own settings.
+    bert = compose_config(["model=bert-base"])
+    assert bert.trainer.max_epochs == 100 and bert.model.signature_constraint is False
+    assert bert.trainer.ema_decay is None
+    scierc = compose_config(["dataset=scierc"])
+    assert scierc.trainer.max_epochs == 25 and scierc.model.signature_constraint is False
+    # An override, an experiment or a debug preset still wins.
+    assert compose_config(["trainer.max_epochs=7"]).trainer.max_epochs == 7
+    assert compose_config(["debug=short"]).trainer.max_epochs == 2
+    final = compose_config(["experiment=conll04_final"])
+    assert final.trainer.max_epochs == 30 and final.trainer.select_best is False
+    # Every specialisation names an existing model config and dataset config.
+    for path in (CONFIG_DIR / "model_dataset").glob("*.yaml"):
+        model, dataset = path.stem.split("_", 1)
+        assert model in options("model") and dataset in dataset_names(), path.name
+        OmegaConf.to_container(compose_config([f"model={model}", f"dataset={dataset}"]))
 
 
 def test_dataset_names_are_the_dataset_configs_less_their_shared_base():
@@ -116,7 +139,8 @@ def test_paper_flags_translate_to_overrides():
     ) == [
         "dataset=conll04",
         "model.transformer=/m/x",
-        "model.name=x",  # named after the encoder (tests/training/test_schema.py)
+        "model=base",  # ITER as published, named after the encoder (tests/training/test_schema.py)
+        "model.name=x",
         "seed=3",
         "trainer.precision=bf16",
         "trainer.max_epochs=5",

