@@ -101,6 +101,11 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--output", type=Path)
     parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument(
+        "--sentences",
+        help="sentence splitter instead of the checkpoint's own (checkpoints trained before "
+        "the dataset named a newer one)",
+    )
     args = parser.parse_args()
 
     import iter.config  # noqa: F401  (resolvers for the dataset configs)
@@ -112,6 +117,8 @@ def main() -> None:
     gold = load_dataset_spec(args.dataset).read(args.split)
     rows = {"words": score(model, gold, predict_documents(model, gold, args.batch_size))}
     splitting = dict(model.config.text_splitting)
+    if args.sentences:
+        splitting["sentences"] = args.sentences
     # (name, sentences per string, what joins them, the sentence splitter): the last gives
     # the corpus's boundaries as line breaks and splits at the lines.
     variants = [
@@ -136,7 +143,15 @@ def main() -> None:
         print(f"{name:<42} NER {row['ner']:6.2f}   RE+ {row['re_plus']:6.2f}")
     if args.output:
         args.output.write_text(
-            json.dumps({"model": args.model, "dataset": args.dataset, "rows": rows}, indent=2)
+            json.dumps(
+                {
+                    "model": args.model,
+                    "dataset": args.dataset,
+                    "sentence_splitter": splitting["sentences"],
+                    "rows": rows,
+                },
+                indent=2,
+            )
         )
 
 

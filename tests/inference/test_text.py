@@ -238,6 +238,32 @@ def test_input_form_is_chosen_by_suffix_or_flag(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- splitting recorded
+def test_a_unit_opening_in_lower_case_and_the_items_of_a_list():
+    # A sentence-final mark standing alone before a lower-case word ends a unit under every
+    # splitter (an ellipsis does not); a list's items end at their semicolons only with
+    # pysbd-lists (CoNLL04 splits them, CoNLL03 and SciERC keep a list in one unit).
+    text = (
+        "Thomas was born in Woodington , Ohio . and former CBS News commentator Eric Sevareid "
+        "left . . . and came back . Sites : Hot Springs National Park , Ark. ; Aguadilla , "
+        "Puerto Rico; Fort Wainwright annex , Alaska ; and Fresno ."
+    )
+    common = [
+        "Thomas was born in Woodington , Ohio .",
+        "and former CBS News commentator Eric Sevareid left . . . and came back .",
+    ]
+    assert [text[a:b] for a, b in split_sentences(text)] == [
+        *common,
+        "Sites : Hot Springs National Park , Ark. ; Aguadilla , Puerto Rico; Fort Wainwright "
+        "annex , Alaska ; and Fresno .",
+    ]
+    assert [text[a:b] for a, b in split_sentences(text, "pysbd-lists")] == [
+        *common,
+        "Sites : Hot Springs National Park , Ark. ;",
+        "Aguadilla , Puerto Rico;",
+        "Fort Wainwright annex , Alaska ; and Fresno .",
+    ]
+
+
 def test_other_splitters_keep_offsets():
     text = "Acme Corp.'s  chief\nlives in  Zürich .\n\n  Mary left ."
     words = split_words("Acme Corp.'s  chief", offset=3, splitter="whitespace")
@@ -298,3 +324,6 @@ def test_training_records_the_datasets_splitting():
     cfg = compose_config(["dataset=conll03", f"model.transformer={minilm_path()}"])
     model = build_model(cfg, DatasetSpec.from_config(cfg.dataset))
     assert TextSplitting.of(model.config) == TextSplitting("treebank", "pysbd", 64)
+    cfg = compose_config(["dataset=conll04", f"model.transformer={minilm_path()}"])
+    model = build_model(cfg, DatasetSpec.from_config(cfg.dataset))
+    assert TextSplitting.of(model.config) == TextSplitting("treebank", "pysbd-lists", 0)

@@ -139,6 +139,9 @@ def test_training_config_turns_the_constraint_on_from_the_training_documents():
     train = [Document(tuple("abcd"), (peop, org), (Relation(peop, org, "Work_For"),))]
     model = build_model(cfg, DatasetSpec.from_config(cfg.dataset), train)
     assert model.config.relation_signatures == [["Peop", "Work_For", "Org"]]
-    default = compose_config(["dataset=conll04", overrides[0]])
-    assert build_model(default, DatasetSpec.from_config(default.dataset), train).config \
-        .relation_signatures is None  # fmt: skip
+    # MiniLM on CoNLL04 turns the constraint on through configs/model_dataset/; switched
+    # off, or without that file, the model carries no signatures.
+    for off in (["model.signature_constraint=false"], ["~model_dataset"]):
+        plain = compose_config(["dataset=conll04", overrides[0], *off])
+        assert build_model(plain, DatasetSpec.from_config(plain.dataset), train).config \
+            .relation_signatures is None  # fmt: skip
