@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from iter.data.document import Document, Entity, Relation
+from iter.inference.text import SENTENCE_SPLITTERS
 
 
 def joined(documents: list[Document]) -> tuple[str, list[tuple[int, int]]]:
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument(
         "--sentences",
+        choices=SENTENCE_SPLITTERS,
         help="sentence splitter instead of the checkpoint's own (checkpoints trained before "
         "the dataset named a newer one)",
     )

@@ -116,6 +116,32 @@ def test_news_service_headers_end_their_units():
     assert [plain[a:b] for a, b in split_sentences(plain)] == [plain]
 
 
+def test_a_unit_opening_in_lower_case_and_the_items_of_a_list():
+    # A sentence-final mark standing alone before a lower-case word ends a unit under every
+    # splitter (an ellipsis does not); a list's items end at their semicolons only with
+    # pysbd-lists (CoNLL04 splits them, CoNLL03 and SciERC keep a list in one unit).
+    text = (
+        "Thomas was born in Woodington , Ohio . and former CBS News commentator Eric Sevareid "
+        "left . . . and came back . Sites : Hot Springs National Park , Ark. ; Aguadilla , "
+        "Puerto Rico; Fort Wainwright annex , Alaska ; and Fresno ."
+    )
+    common = [
+        "Thomas was born in Woodington , Ohio .",
+        "and former CBS News commentator Eric Sevareid left . . . and came back .",
+    ]
+    assert [text[a:b] for a, b in split_sentences(text)] == [
+        *common,
+        "Sites : Hot Springs National Park , Ark. ; Aguadilla , Puerto Rico; Fort Wainwright "
+        "annex , Alaska ; and Fresno .",
+    ]
+    assert [text[a:b] for a, b in split_sentences(text, "pysbd-lists")] == [
+        *common,
+        "Sites : Hot Springs National Park , Ark. ;",
+        "Aguadilla , Puerto Rico;",
+        "Fort Wainwright annex , Alaska ; and Fresno .",
+    ]
+
+
 def test_predictions_are_grounded_in_the_input_string(monkeypatch, minilm_tokenizer):
     """Word-level predictions map to exact character offsets of the original text."""
     text = "  Mary Smith  works for\tAcme Corp. in Zürich ."
@@ -238,32 +264,6 @@ def test_input_form_is_chosen_by_suffix_or_flag(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- splitting recorded
-def test_a_unit_opening_in_lower_case_and_the_items_of_a_list():
-    # A sentence-final mark standing alone before a lower-case word ends a unit under every
-    # splitter (an ellipsis does not); a list's items end at their semicolons only with
-    # pysbd-lists (CoNLL04 splits them, CoNLL03 and SciERC keep a list in one unit).
-    text = (
-        "Thomas was born in Woodington , Ohio . and former CBS News commentator Eric Sevareid "
-        "left . . . and came back . Sites : Hot Springs National Park , Ark. ; Aguadilla , "
-        "Puerto Rico; Fort Wainwright annex , Alaska ; and Fresno ."
-    )
-    common = [
-        "Thomas was born in Woodington , Ohio .",
-        "and former CBS News commentator Eric Sevareid left . . . and came back .",
-    ]
-    assert [text[a:b] for a, b in split_sentences(text)] == [
-        *common,
-        "Sites : Hot Springs National Park , Ark. ; Aguadilla , Puerto Rico; Fort Wainwright "
-        "annex , Alaska ; and Fresno .",
-    ]
-    assert [text[a:b] for a, b in split_sentences(text, "pysbd-lists")] == [
-        *common,
-        "Sites : Hot Springs National Park , Ark. ;",
-        "Aguadilla , Puerto Rico;",
-        "Fort Wainwright annex , Alaska ; and Fresno .",
-    ]
-
-
 def test_other_splitters_keep_offsets():
     text = "Acme Corp.'s  chief\nlives in  Zürich .\n\n  Mary left ."
     words = split_words("Acme Corp.'s  chief", offset=3, splitter="whitespace")
