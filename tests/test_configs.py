@@ -58,6 +58,21 @@ def test_minilm_on_conll04_gets_its_measured_settings_and_nothing_else_does():
         OmegaConf.to_container(compose_config([f"model={model}", f"dataset={dataset}"]))
 
 
+def test_the_benchmarks_make_train_overrides_compose_to_what_make_train_trains():
+    # benchmarks/ablation/make_train.overrides names `make train`'s CoNLL04 settings for the
+    # ablation and the sweeps, which start from the published model (`~model_dataset`).
+    path = Path(__file__).parents[1] / "benchmarks" / "ablation" / "make_train.overrides"
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    assert lines and all("=" in line for line in lines)
+    written_out = compose_config(["~model_dataset", *lines])
+    make_train = compose_config()
+    assert OmegaConf.to_container(written_out.model) == OmegaConf.to_container(make_train.model)
+    assert OmegaConf.to_container(written_out.trainer) == OmegaConf.to_container(make_train.trainer)
+    # Without them the published model differs: the file is not vacuous.
+    published = compose_config(["~model_dataset"])
+    assert OmegaConf.to_container(published.trainer) != OmegaConf.to_container(make_train.trainer)
+
+
 def test_dataset_names_are_the_dataset_configs_less_their_shared_base():
     assert dataset_names() == [name for name in options("dataset") if name != "base"]
     assert dataset_names() == ["ace05", "ade", "conll03", "conll04", "folder", "genia", "scierc"]

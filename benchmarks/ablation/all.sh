@@ -44,12 +44,10 @@ for seed in 1 2 3; do
   ./run.sh opt-ctx-no-overlaps-30ep "$seed" model.link_context=max \
     model.drop_overlapping_spans=true trainer.max_epochs=30 "$t"
 done
-# What configs/model_dataset/minilm_conll04.yaml makes `make train` since 2026-12-06 (seed 4
-# too: the sweep `default`, benchmarks/sweeps/conll04-minilm-default.md).
-for seed in 1 2 3 4; do
-  ./run.sh opt-ctx-30ep-ema-sig "$seed" model.link_context=max model.drop_overlapping_spans=true \
-    trainer.max_epochs=30 trainer.ema_decay=0.998 model.signature_constraint=true "$t"
-done
+# What configs/model_dataset/minilm_conll04.yaml makes `make train` since 2026-12-06 (seeds 4
+# and 5 too: the sweep `default`, benchmarks/sweeps/conll04-minilm-default.md).
+mapfile -t make_train < <(grep -v '^#' make_train.overrides)
+for seed in 1 2 3 4 5; do ./run.sh opt-ctx-30ep-ema-sig "$seed" "${make_train[@]}" "$t"; done
 for seed in 1 2 3; do
   ./run.sh opt-ctx-no-overlaps-signatures "$seed" model.link_context=max \
     model.drop_overlapping_spans=true model.signature_constraint=true "$t"

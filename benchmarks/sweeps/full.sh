@@ -22,9 +22,9 @@ sweep() { .venv/bin/python train.py -m "$@" "$one_thread"; }
 # seeds 1-3 are issue 11's runs; the sweep folder links each finished seed's run folder. (The
 # earlier sweep `full`, the link context alone on 100 epochs, is benchmarks/sweeps/conll04-minilm-full.md.)
 row=opt-ctx-30ep-ema-sig
+mapfile -t make_train < <(grep -v '^#' benchmarks/ablation/make_train.overrides)
 conll04_seed() {
-  benchmarks/ablation/run.sh "$row" "$1" model.link_context=max model.drop_overlapping_spans=true \
-    trainer.max_epochs=30 trainer.ema_decay=0.998 model.signature_constraint=true "$one_thread"
+  benchmarks/ablation/run.sh "$row" "$1" "${make_train[@]}" "$one_thread"
   local run
   run=$(ls -d "$PWD"/outputs/ablation/"$row"/runs/conll04/minilm/seed"$1"-* | tail -n 1)
   mkdir -p outputs/sweeps/conll04/minilm/default
