@@ -46,7 +46,7 @@ for seed in 1 2 3; do
 done
 # What configs/model_dataset/minilm_conll04.yaml makes `make train` since 2026-12-06 (seeds 4
 # and 5 too: the sweep `default`, benchmarks/sweeps/conll04-minilm-default.md).
-mapfile -t make_train < <(grep -v '^#' make_train.overrides)
+mapfile -t make_train < <(grep -v -e '^#' -e '^$' make_train.overrides)
 for seed in 1 2 3 4 5; do ./run.sh opt-ctx-30ep-ema-sig "$seed" "${make_train[@]}" "$t"; done
 for seed in 1 2 3; do
   ./run.sh opt-ctx-no-overlaps-signatures "$seed" model.link_context=max \

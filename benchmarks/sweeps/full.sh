@@ -22,7 +22,7 @@ sweep() { .venv/bin/python train.py -m "$@" "$one_thread"; }
 # seeds 1-3 are issue 11's runs; the sweep folder links each finished seed's run folder. (The
 # earlier sweep `full`, the link context alone on 100 epochs, is benchmarks/sweeps/conll04-minilm-full.md.)
 row=opt-ctx-30ep-ema-sig
-mapfile -t make_train < <(grep -v '^#' benchmarks/ablation/make_train.overrides)
+mapfile -t make_train < <(grep -v -e '^#' -e '^$' benchmarks/ablation/make_train.overrides)
 conll04_seed() {
   benchmarks/ablation/run.sh "$row" "$1" "${make_train[@]}" "$one_thread"
   local run
