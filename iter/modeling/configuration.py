@@ -140,6 +140,7 @@ class ITERConfig(PretrainedConfig):
         loss_reduction: str = "sum",
         link_type_embedding: bool = False,
         link_context: str = "none",
+        link_distance: bool = False,
         inverse_link_types: bool = False,
         relation_signatures: Sequence[Sequence[str]] | None = None,
         drop_overlapping_spans: bool = False,
@@ -181,6 +182,9 @@ class ITERConfig(PretrainedConfig):
         self.loss_reduction = _choice("loss_reduction", loss_reduction, LOSS_REDUCTIONS)
         self.link_type_embedding = bool(link_type_embedding)
         self.link_context = _choice("link_context", link_context, LINK_CONTEXTS)
+        # Beyond the paper: the link step learns a bias per bucket of the signed distance
+        # between the two spans (iter/modeling/link_context.py).
+        self.link_distance = bool(link_distance)
         self.inverse_link_types = bool(inverse_link_types)
         # Beyond the paper: decoding links only the type triples listed (those seen in
         # training, with ``model.signature_constraint``); None links any types.

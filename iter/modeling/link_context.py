@@ -21,6 +21,34 @@ import torch
 
 LINK_CONTEXTS = ("none", "max")
 
+# Beyond the paper (an option, ``model.link_distance``): the link step also learns a bias per
+# bucket of the signed distance from the tail span to the head's end. The pooled context says
+# what lies between the two spans but not on which side of the tail the head is, nor how far.
+# Magnitudes 1, 2, 3-4, 5-8, 9-16, 17-32, 33 and more (in encoder tokens) on either side, and
+# 0 where the head's end lies inside the tail: 2 * 7 + 1 buckets.
+DISTANCE_MAGNITUDES = 7
+LINK_DISTANCE_BUCKETS = 2 * DISTANCE_MAGNITUDES + 1
+
+
+def distance_buckets(
+    tail_start: torch.Tensor, tail_end: torch.Tensor, head_end: torch.Tensor
+) -> torch.Tensor:
+    """Bucket ids in [0, LINK_DISTANCE_BUCKETS) of the signed distance from a tail span
+    [tail_start, tail_end] (inclusive) to a head's end, elementwise.
+
+    The distance is ``head_end - tail_end`` when the head ends after the tail,
+    ``head_end - tail_start`` when it ends before it, and 0 when it ends inside it. Its
+    magnitude d >= 1 falls in bucket ceil(log2(d)) + 1 (1 | 2 | 3-4 | 5-8 | ...), capped at
+    DISTANCE_MAGNITUDES; bucket 0 is distance 0, buckets 1-7 the head after the tail,
+    8-14 before it.
+    """
+    after = (head_end - tail_end).clamp(min=0)
+    before = (tail_start - head_end).clamp(min=0)
+    magnitude = torch.maximum(after, before)
+    level = torch.ceil(torch.log2(magnitude.clamp(min=1).float())).long() + 1
+    level = level.clamp(max=DISTANCE_MAGNITUDES) * (magnitude > 0)
+    return level + DISTANCE_MAGNITUDES * ((before > 0) & (level > 0))
+
 
 def running_max(states: torch.Tensor, reverse: bool = False) -> torch.Tensor:
     """Running maxima along dim 1 of [G, L, D]: ``out[:, i]`` is the max over ``[:, :i + 1]``,

@@ -35,7 +35,7 @@ from iter.modeling.encoder import (
     resolve_encoder_path,
 )
 from iter.modeling.heads import GatedFeedForward, GatedPairFeedForward
-from iter.modeling.link_context import TailContext
+from iter.modeling.link_context import LINK_DISTANCE_BUCKETS, TailContext, distance_buckets
 from iter.modeling.losses import (
     binary_loss,
     flat_span_loss,
@@ -167,6 +167,13 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         self.link_type_embedding = (
             nn.Embedding(len(config.entity_types) + 1, d_model)
             if config.link_type_embedding and self.link_head is not None
+            else None
+        )
+        # Beyond the paper (an option): a bias of the link head's first layer per bucket of the
+        # signed distance from the tail span to the head's end.
+        self.link_distance_bias = (
+            nn.Embedding(LINK_DISTANCE_BUCKETS, 2 * config.pair_d_ff)
+            if config.link_distance and self.link_head is not None
             else None
         )
         # Beyond the paper (an option): spans max-pooled over their states, plus their width.
@@ -437,8 +444,8 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             if not self.config.authors_decoding:
                 valid &= ~torch.eye(width, dtype=torch.bool, device=valid.device)
             return self._pairwise_link_logits(hidden, spans, head_proj, tail_proj, valid)
-        if self.link_head.context is not None:
-            # Every pair has its own context, so pairs are scored as a flat list.
+        if self.link_head.context is not None or self.link_distance_bias is not None:
+            # Every pair has its own context (or distance), so pairs are scored as a flat list.
             valid = torch.ones(batch, width, width, dtype=torch.bool, device=hidden.device)
             return self._pairwise_link_logits(hidden, spans, head_proj, tail_proj, valid)
         if torch.is_grad_enabled() or batch * width * width * features <= PAIR_CHUNK_ELEMENTS:
@@ -477,17 +484,18 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         b, h, t = valid.nonzero(as_tuple=True)
         head_rows, tail_rows = b * width + h, b * width + t
         head_flat, tail_flat = head_proj.reshape(-1, features), tail_proj.reshape(-1, features)
-        context, tail_of_row, head_ends = None, None, None
+        flat_spans = spans.clamp(min=0).reshape(-1, spans.size(-1))  # (start, end, ...) a slot
+        context, tail_of_row = None, None
         if self.link_head.context is not None:
             # Context tables only for the slots that are some pair's tail.
             is_tail = valid.any(dim=1).reshape(-1)
             tail_of_row = is_tail.long().cumsum(0) - 1
             slot = is_tail.nonzero().squeeze(-1)
-            index = spans.clamp(min=0).reshape(-1, spans.size(-1)).index_select(0, slot)
+            index = flat_spans.index_select(0, slot)
             context = TailContext(
                 hidden, torch.div(slot, width, rounding_mode="floor"), index[:, 0], index[:, 1]
             )
-            head_ends = spans[..., 1].clamp(min=0).reshape(-1)
+        head_ends = flat_spans[:, 1]
         relations = self.link_head.out.weight.size(0)
         logits = head_proj.new_full((batch, width, width, relations), float("-inf"))
         # Chunks keep the [pairs, 2F] buffer bounded when an untrained model emits many spans.
@@ -500,6 +508,11 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
                     tail_of_row[tail_rows[chunk]], head_ends[head_rows[chunk]]
                 )
                 left = left + self.link_head.project_context(between)
+            if self.link_distance_bias is not None:
+                tails = flat_spans.index_select(0, tail_rows[chunk])
+                left = left + self.link_distance_bias(
+                    distance_buckets(tails[:, 0], tails[:, 1], head_ends[head_rows[chunk]])
+                )
             logits[b[chunk], h[chunk], t[chunk]] = self.link_head.score(
                 head_flat.index_select(0, head_rows[chunk]), left
             ).to(logits.dtype)
@@ -691,6 +704,14 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
             context = TailContext(hidden, gold.batch, gold.start, gold.end)
             between = context.between(tail_index, head_ends.index_select(0, head_index))
             left = left + self.link_head.project_context(between)
+        if self.link_distance_bias is not None:
+            left = left + self.link_distance_bias(
+                distance_buckets(
+                    gold.start.index_select(0, tail_index),
+                    gold.end.index_select(0, tail_index),
+                    head_ends.index_select(0, head_index),
+                )
+            )
         logits = self.link_head.score(head_proj.index_select(0, head_index), left)  # [Q, R]
 
         relations = len(self.config.relation_types)

@@ -113,6 +113,7 @@ def build_model(
         span_representation=cfg.model.get("span_representation"),
         link_type_embedding=cfg.model.get("link_type_embedding", False),
         link_context=cfg.model.get("link_context", "none"),
+        link_distance=cfg.model.get("link_distance", False),
         inverse_link_types=cfg.model.get("inverse_link_types", False),
         relation_signatures=signatures,
         drop_overlapping_spans=cfg.model.get("drop_overlapping_spans", False),

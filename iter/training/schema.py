@@ -57,6 +57,7 @@ class ModelSchema:
     span_representation: Optional[str] = None  # noqa: UP045
     link_type_embedding: bool = False
     link_context: str = "none"
+    link_distance: bool = False
     inverse_link_types: bool = False
     signature_constraint: bool = False
     drop_overlapping_spans: bool = False
@@ -260,6 +261,7 @@ def _check_model(model: ModelSchema) -> None:
         loss_reduction=model.loss_reduction,
         link_type_embedding=model.link_type_embedding,
         link_context=model.link_context,
+        link_distance=model.link_distance,
         inverse_link_types=model.inverse_link_types,
         link_threshold=model.link_threshold,
         span_representation=model.span_representation,

@@ -1,4 +1,5 @@
-"""The link-context option: pooled states between a pair's spans, hand-checked."""
+"""The link-context and link-distance options: pooled states between a pair's spans and the
+bucket of their distance, hand-checked."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from iter import ITERConfig
 from iter.data.collate import iterate_batches
 from iter.data.encoding import encode_documents
 from iter.inference.documents import predict_documents
-from iter.modeling.link_context import TailContext, running_max
+from iter.modeling.link_context import (
+    LINK_DISTANCE_BUCKETS,
+    TailContext,
+    distance_buckets,
+    running_max,
+)
 from tests.conftest import tiny_model
 from tests.modeling.test_model import toy_documents
 
@@ -95,3 +101,41 @@ def test_model_with_link_context_trains_and_decodes(minilm_tokenizer, tmp_path):
     assert loaded.config.link_context == "max"
     with torch.no_grad():
         torch.testing.assert_close(loaded.link_logits(hidden, spans), padded)
+
+
+def test_distance_buckets_by_side_and_log_magnitude():
+    # Tail span [5, 7]; heads ending inside it, after it (1, 2, 3, 4, 5 tokens, and far) and
+    # before it (1, 2, 4 tokens).
+    heads = torch.tensor([5, 6, 7, 8, 9, 10, 11, 12, 100, 4, 3, 1])
+    buckets = distance_buckets(torch.full_like(heads, 5), torch.full_like(heads, 7), heads)
+    assert buckets.tolist() == [0, 0, 0, 1, 2, 3, 3, 4, 7, 8, 9, 10]
+    far = distance_buckets(torch.tensor([500]), torch.tensor([500]), torch.tensor([0]))
+    assert far.tolist() == [LINK_DISTANCE_BUCKETS - 1]
+
+
+def test_link_distance_bias_moves_exactly_the_pairs_at_its_distance(minilm_tokenizer):
+    """Pair (head h, tail t) of one-token spans: only the pairs whose head ends one token
+    after the tail (bucket 1) change when bucket 1's bias does."""
+    model = tiny_model(minilm_tokenizer, link_distance=True).eval()
+    hidden = torch.randn(1, 9, model.config.encoder_config["hidden_size"])
+    spans = torch.stack([torch.arange(9), torch.arange(9)], dim=-1)[None]
+    with torch.no_grad():
+        before = model.link_logits(hidden, spans)
+        model.link_distance_bias.weight[1] += 1.0
+        after = model.link_logits(hidden, spans)
+    moved = (after != before).any(-1)[0]
+    heads, tails = torch.meshgrid(torch.arange(9), torch.arange(9), indexing="ij")
+    assert torch.equal(moved, heads - tails == 1)
+
+
+def test_model_with_link_distance_saves_and_loads_its_bias(minilm_tokenizer, tmp_path):
+    model = tiny_model(minilm_tokenizer, link_distance=True)
+    assert model.link_distance_bias.weight.shape == (
+        LINK_DISTANCE_BUCKETS,
+        2 * model.config.pair_d_ff,
+    )
+    model.save_pretrained(tmp_path)
+    loaded = type(model).from_pretrained(tmp_path)
+    assert loaded.config.link_distance is True
+    torch.testing.assert_close(loaded.link_distance_bias.weight, model.link_distance_bias.weight)
+    assert tiny_model(minilm_tokenizer).link_distance_bias is None

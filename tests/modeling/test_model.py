@@ -132,7 +132,8 @@ def test_config_rejects_unknown_symmetric_type():
     ("family", "options"),
     [("bert", {}), ("t5", {}), ("bert", {"link_context": "max", "link_type_embedding": True}),
      ("bert", {"inverse_link_types": True}),
-     ("bert", {"span_representation": "max_pool_width", "link_context": "max"})],
+     ("bert", {"span_representation": "max_pool_width", "link_context": "max"}),
+     ("bert", {"link_distance": True}), ("bert", {"link_context": "max", "link_distance": True})],
 )  # fmt: skip
 def test_overfits_two_sentences_exactly(family, options, minilm_tokenizer):
     """Losses and decoder agree: a model driven to zero loss decodes the gold annotations
