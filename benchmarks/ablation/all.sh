@@ -54,6 +54,10 @@ for seed in 1 2 3; do
   ./run.sh opt-30ep-ema-sig-batch4 "$seed" "${make_train[@]}" trainer.batch_size=4 \
     trainer.ema_decay=0.999 "$t"
 done
+# The same with the link distance: a bias per bucket of the signed tail-to-head distance.
+for seed in 1 2 3; do
+  ./run.sh opt-30ep-ema-sig-distance "$seed" "${make_train[@]}" model.link_distance=true "$t"
+done
 for seed in 1 2 3; do
   ./run.sh opt-ctx-no-overlaps-signatures "$seed" model.link_context=max \
     model.drop_overlapping_spans=true model.signature_constraint=true "$t"
