@@ -42,6 +42,8 @@ ROWS = [
     ("opt-ctx-no-overlaps", "the link context, overlapping spans dropped (MiniLM's default)"),
     ("opt-ctx-no-overlaps-30ep", "MiniLM's default on a 30-epoch schedule (decays to zero)"),
     ("opt-ctx-30ep-ema-sig", "30 epochs, weight average and signature constraint (make train)"),
+    ("opt-30ep-ema-sig-batch4", "make train with batches of 4 (weight average decay 0.999)"),
+    ("opt-30ep-ema-sig-distance", "make train with the link distance (model.link_distance)"),
     (
         "opt-ctx-no-overlaps-signatures",
         "MiniLM's default and the signature constraint, trained in",
