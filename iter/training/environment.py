@@ -11,6 +11,7 @@ import torch
 import transformers
 
 from iter.config import REPO_ROOT
+from iter.runtime.precision import denormals_flushed
 
 
 def _git(*args: str) -> str | None:
@@ -50,6 +51,7 @@ def run_environment(device: torch.device) -> dict:
         "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "torch_threads": torch.get_num_threads(),
+        "denormals_flushed": denormals_flushed(),
         "git_commit": commit,
         "git_dirty": dirty,
     }

@@ -39,6 +39,7 @@ from iter.runtime.distributed import (
 from iter.runtime.precision import (
     Precision,
     device_description,
+    flush_denormals,
     resolve_device,
     resolve_precision,
 )
@@ -271,6 +272,9 @@ def _set_up(cfg: DictConfig, run_dir: Path, distributed: DistributedContext) -> 
     spec = DatasetSpec.from_config(cfg.dataset)
     device = device_for(distributed, resolve_device(cfg.trainer.device))
     precision = resolve_precision(cfg.trainer.precision, device)
+    # Before the first parallel operation, so that every intra-op thread copies the mode.
+    if cfg.trainer.get("flush_denormals", True) and not flush_denormals():
+        logger.warning("trainer.flush_denormals: this CPU cannot flush denormal floats")
     if cfg.trainer.get("num_threads"):
         torch.set_num_threads(int(cfg.trainer.num_threads))
     settings = TrainerSettings(

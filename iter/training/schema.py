@@ -107,6 +107,7 @@ class TrainerSchema:
     select_best: bool = MISSING
     group_by_length: bool = False
     ema_decay: Optional[float] = None  # noqa: UP045
+    flush_denormals: bool = True
 
 
 @dataclass
