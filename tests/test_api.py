@@ -146,3 +146,30 @@ def test_a_folder_of_ones_own_data_trains_end_to_end(tmp_path):
         paths={"output_dir": str(tmp_path / "outputs"), "cache_dir": str(tmp_path / "cache")},
     )
     assert again.metrics == json.loads((result.run_dir / "metrics.json").read_text())
+
+
+def test_a_tuned_link_threshold_is_chosen_on_dev_and_kept_in_the_checkpoint(tmp_path):
+    from iter import ITERForRelationExtraction
+
+    data = write_dataset_folder(tmp_path / "mine")
+    result = iter.train(
+        dataset=str(data),
+        transformer=minilm_path(),
+        seed=1,
+        logger="none",
+        trainer={"max_epochs": 1, "batch_size": 2, "tune_link_threshold": True},
+        paths={"output_dir": str(tmp_path / "outputs"), "cache_dir": str(tmp_path / "cache")},
+    )
+    search = result.metrics["link_threshold_search"]
+    assert search["previous"] == 0.5 and len(search["scores"]) == 19
+    assert f"{search['threshold']:.2f}" in search["scores"]
+    model = ITERForRelationExtraction.from_pretrained(result.checkpoint)
+    assert model.config.link_threshold == search["threshold"]
+    assert "link threshold chosen on dev" in (result.run_dir / "train.log").read_text()
+
+
+def test_tuning_the_link_threshold_on_a_trained_dev_split_is_refused():
+    with pytest.raises(ConfigError, match=r"trainer\.tune_link_threshold: the dev split 'dev'"):
+        compose_train_config(
+            "conll04", trainer={"tune_link_threshold": True}, experiment="conll04_final"
+        )

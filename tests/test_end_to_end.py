@@ -121,6 +121,33 @@ def test_evaluate_py_reproduces_the_test_score(trained_run, tmp_path):
     assert "NER" in result.stdout
 
 
+def test_evaluate_py_tunes_the_link_threshold_on_dev(trained_run, tmp_path):
+    """--tune_link_threshold chooses on dev and scores test with the choice, as
+    --link_threshold with that value does; the checkpoint is left as it was."""
+    run_dir, env, _ = trained_run
+    checkpoint = run_dir / "checkpoint-best"
+    config_before = (checkpoint / "config.json").read_text()
+    tuned, fixed = tmp_path / "tuned.json", tmp_path / "fixed.json"
+    result = run(
+        ["evaluate.py", "--model", str(checkpoint), "--tune_link_threshold", "--output",
+         str(tuned)],
+        env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "link threshold on conll04/dev (re_plus micro F1)" in result.stdout
+    report = json.loads(tuned.read_text())
+    chosen = report["link_threshold_search"]["threshold"]
+    assert report["link_threshold"] == chosen
+    result = run(
+        ["evaluate.py", "--model", str(checkpoint), "--link_threshold", str(chosen),
+         "--output", str(fixed)],
+        env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(fixed.read_text())["scores"] == report["scores"]
+    assert (checkpoint / "config.json").read_text() == config_before
+
+
 def test_model_card_snippet_runs_on_the_checkpoint(trained_run):
     run_dir, env, _ = trained_run
     checkpoint = run_dir / "checkpoint-best"

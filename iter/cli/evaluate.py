@@ -74,6 +74,34 @@ def _analyse(
     return out
 
 
+def _tune(
+    model: ITERForRelationExtraction,
+    spec,
+    split: str,
+    batch_size: int,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+) -> dict[str, object]:
+    """Choose the link threshold on dev (``--tune_link_threshold``); sets it on ``model``."""
+    from iter.evaluation.threshold import search_link_threshold
+
+    if model.link_head is None:
+        raise CheckpointError("--tune_link_threshold: the model predicts no links")
+    search = search_link_threshold(
+        model,
+        spec.read(spec.dev_split),
+        lambda result: result.main_f1(spec.selection_metric, spec.metric_average),
+        batch_size=batch_size,
+        autocast=autocast,
+    )
+    label = f"{spec.selection_metric} {spec.metric_average}"
+    print(f"link threshold on {spec.name}/{spec.dev_split} ({label} F1):")
+    print(search.format(spec.dev_split))
+    if split == spec.dev_split:
+        print(f"note: {split} chose the threshold, so its scores below are optimistic")
+    model.config.link_threshold = search.threshold
+    return search.to_dict()
+
+
 def evaluate_checkpoint(
     model_dir: Path,
     dataset: str | None,
@@ -85,8 +113,14 @@ def evaluate_checkpoint(
     device: str = "auto",
     precision: str = "fp32",
     analysis: bool = False,
+    link_threshold: float | None = None,
+    tune_link_threshold: bool = False,
 ) -> EvaluationResult:
-    """Score the checkpoint in ``model_dir`` on ``split`` of its (or the named) dataset."""
+    """Score the checkpoint in ``model_dir`` on ``split`` of its (or the named) dataset.
+
+    ``link_threshold`` replaces the checkpoint's; ``tune_link_threshold`` chooses it on the
+    dataset's dev split first (``iter.evaluation.threshold``). The checkpoint is not changed.
+    """
     import iter.config  # noqa: F401  (registers the config resolvers)
     from iter.data.reader import write_documents
     from iter.data.registry import load_dataset_spec
@@ -97,6 +131,10 @@ def evaluate_checkpoint(
 
     if batch_size < 1:
         raise ConfigError(f"--batch_size must be >= 1, got {batch_size}")
+    if link_threshold is not None and not 0 < link_threshold < 1:
+        raise ConfigError(f"--link_threshold must be in (0, 1), got {link_threshold}")
+    if link_threshold is not None and tune_link_threshold:
+        raise ConfigError("--link_threshold and --tune_link_threshold exclude each other")
     torch_device = resolve_device(device)
     numeric = resolve_precision(precision, torch_device)
     model = load_model(model_dir, str(torch_device))
@@ -109,6 +147,12 @@ def evaluate_checkpoint(
     documents = spec.read(split)
     from tqdm.auto import tqdm
 
+    extra: dict[str, object] = {}
+    if tune_link_threshold:
+        extra["link_threshold_search"] = _tune(model, spec, split, batch_size, numeric.autocast())
+    elif link_threshold is not None:
+        model.config.link_threshold = link_threshold
+
     result, predicted = score_model(
         model,
         documents,
@@ -117,8 +161,9 @@ def evaluate_checkpoint(
         progress=lambda it, total: tqdm(it, total=total, desc=f"{name}/{split}", leave=False),
     )
     print(format_report(result, title=f"{model_dir} on {name}/{split}"))
-    extra: dict[str, object] = {
+    extra = {
         "model": str(model_dir), "dataset": name, "split": split, "precision": precision,
+        "link_threshold": model.config.link_threshold, **extra,
     }  # fmt: skip
     if analysis:
         extra["analysis"] = _analyse(model, documents, predicted, batch_size, numeric.autocast())
@@ -152,6 +197,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="also report link scores given the gold entities and errors by cause",
     )
+    parser.add_argument(
+        "--link_threshold",
+        type=float,
+        help="the probability a link must exceed (default: the checkpoint's)",
+    )
+    parser.add_argument(
+        "--tune_link_threshold",
+        action="store_true",
+        help="choose the link threshold on the dataset's dev split first (0.05-0.95)",
+    )
     return parser.parse_args(argv)
 
 
@@ -169,4 +224,6 @@ def main(argv: list[str] | None = None) -> None:
             device=args.device,
             precision=args.precision,
             analysis=args.analysis,
+            link_threshold=args.link_threshold,
+            tune_link_threshold=args.tune_link_threshold,
         )

@@ -28,6 +28,7 @@ from iter.data.encoding import encode_documents
 from iter.data.registry import DatasetSpec
 from iter.evaluation.metrics import EvaluationResult
 from iter.evaluation.report import format_report, write_metrics_json
+from iter.evaluation.threshold import ThresholdSearch, search_link_threshold
 from iter.modeling.encoder import public_encoder_name
 from iter.modeling.model import ITER, ITERForRelationExtraction
 from iter.runtime.distributed import (
@@ -212,6 +213,7 @@ class _Run:
     env: dict = field(default_factory=dict)
     command: str = ""
     name: str = ""
+    threshold_search: ThresholdSearch | None = None  # trainer.tune_link_threshold
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -426,9 +428,31 @@ def _score_best(
     run.distributed.barrier()
     best = type(trainer.model).from_pretrained(run.checkpoint_dir).to(run.device)
     trainer.model = best
+    if run.cfg.trainer.get("tune_link_threshold") and best.link_head is not None:
+        run.threshold_search = _tune_link_threshold(run, best)
     dev_result = trainer.evaluate(run.documents["dev"], run.encoded["dev"], desc="dev (best)")
     test_result = trainer.evaluate(run.documents["test"], run.encoded["test"], desc="test")
     return best, dev_result, test_result
+
+
+def _tune_link_threshold(run: _Run, best: ITERForRelationExtraction) -> ThresholdSearch:
+    """Choose the link threshold on dev and store it in the selected checkpoint."""
+    # Every rank searches the whole dev set (small next to training), so that all of them
+    # choose the same threshold without a broadcast.
+    search = search_link_threshold(
+        best,
+        run.documents["dev"],
+        run.score,
+        batch_size=run.settings.eval_batch_size,
+        autocast=run.precision.autocast(),
+        segments=run.encoded["dev"],
+    )
+    best.config.link_threshold = search.threshold
+    logger.info("link threshold chosen on dev:\n%s", search.format("dev"))
+    if run.distributed.is_main:
+        best.config.save_pretrained(run.checkpoint_dir)
+    run.distributed.barrier()
+    return search
 
 
 def _write_results(
@@ -451,6 +475,8 @@ def _write_results(
         "test_score": run.score(test_result),
         "history": state.history,
     }
+    if run.threshold_search is not None:
+        metrics["link_threshold_search"] = run.threshold_search.to_dict()
     write_metrics_json(
         run.folder / "metrics.json", test_result, extra={**metrics, "dev": dev_result.to_dict()}
     )

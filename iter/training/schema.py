@@ -108,6 +108,7 @@ class TrainerSchema:
     group_by_length: bool = False
     ema_decay: Optional[float] = None  # noqa: UP045
     flush_denormals: bool = True
+    tune_link_threshold: bool = False
 
 
 @dataclass
@@ -242,6 +243,11 @@ def _check_values(typed: TrainSchema) -> None:
     _check_dataset(typed.dataset)
     _check_trainer(typed.trainer, typed.logger)
     _check_logger(typed.logger)
+    if typed.trainer.tune_link_threshold and typed.dataset.dev_split in typed.dataset.train_splits:
+        raise ConfigError(
+            f"trainer.tune_link_threshold: the dev split {typed.dataset.dev_split!r} is also "
+            "trained on (dataset.train_splits), so a threshold chosen on it would be optimistic"
+        )
 
 
 def _check_model(model: ModelSchema) -> None:

@@ -95,6 +95,8 @@ CUDA = torch.cuda.is_available()
         (["trainer.ema_decay=1.5"], CONFIG_ERROR,
          ["trainer.ema_decay must be in (0, 1) or null, got 1.5"]),
         (["trainer.head_lr=0"], CONFIG_ERROR, ["trainer.head_lr must be > 0"]),
+        (["experiment=conll04_final", "trainer.tune_link_threshold=true"], CONFIG_ERROR,
+         ["trainer.tune_link_threshold: the dev split 'dev' is also trained on"]),
         (["trainer.encoder_warmup=2"], CONFIG_ERROR, ["fraction of all steps, in [0, 1]"]),
         (["trainer.head_schedule=cosine"], CONFIG_ERROR,
          ["trainer.head_schedule must be one of linear, constant; got 'cosine'"]),
@@ -254,6 +256,10 @@ def damage(folder: Path, case: str) -> list[str]:
         return ["--split", "validation"]
     elif case == "batch size 0":
         return ["--batch_size", "0"]
+    elif case == "link threshold 1":
+        return ["--link_threshold", "1"]
+    elif case == "threshold given and tuned":
+        return ["--link_threshold", "0.3", "--tune_link_threshold"]
     else:
         raise ValueError(case)
     return []
@@ -270,6 +276,8 @@ CHECKPOINT_CASES = {
     "types mismatch": "but dataset scierc has",
     "unknown split": "split 'validation'",
     "batch size 0": "--batch_size must be >= 1",
+    "link threshold 1": "--link_threshold must be in (0, 1), got 1.0",
+    "threshold given and tuned": "--link_threshold and --tune_link_threshold exclude each other",
 }
 
 
