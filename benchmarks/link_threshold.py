@@ -27,25 +27,18 @@ from signature_constraint import checkpoint_parser
 from iter.data.document import relation_signatures
 from iter.data.reader import read_documents
 from iter.evaluation.runner import score_predictions
-from iter.inference.documents import (
-    ScoredAnnotations,
-    predict_scored,
-    with_predictions,
-)
+from iter.evaluation.threshold import filter_links
+from iter.inference.documents import predict_scored, with_predictions
 from iter.modeling.model import ITERForRelationExtraction
 
 GRID = (0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
 
 
-def re_plus_at(model, documents, scored, threshold_of) -> float:
-    """RE+ micro F1 with the links whose probability exceeds ``threshold_of(type)``."""
+def re_plus_at(model, documents, scored, threshold) -> float:
+    """RE+ micro F1 with the links whose probability exceeds ``threshold`` (one, or one
+    per relation type)."""
     kept = [
-        with_predictions(
-            doc,
-            ScoredAnnotations(
-                s.entities, {r: p for r, p in s.relations.items() if p > threshold_of(r.type)}
-            ),
-        )
+        with_predictions(doc, filter_links(s, threshold))
         for doc, s in zip(documents, scored, strict=True)
     ]
     result = score_predictions(model, documents, kept).to_dict()
@@ -55,7 +48,7 @@ def re_plus_at(model, documents, scored, threshold_of) -> float:
 def re_plus_by_threshold(model, documents, grid: tuple[float, ...]) -> dict[float, float]:
     # Links are decoded once down to the lowest threshold, then filtered per threshold.
     scored = predict_scored(model, documents, link_threshold=min(grid))
-    return {t: re_plus_at(model, documents, scored, lambda _, t=t: t) for t in grid}
+    return {t: re_plus_at(model, documents, scored, t) for t in grid}
 
 
 def per_type_row(model, splits: dict, grid: tuple[float, ...]) -> dict:
@@ -64,7 +57,7 @@ def per_type_row(model, splits: dict, grid: tuple[float, ...]) -> dict:
               for name, docs in splits.items()}  # fmt: skip
 
     def score(name: str, thresholds: dict[str, float]) -> float:
-        return re_plus_at(model, splits[name], scored[name], thresholds.__getitem__)
+        return re_plus_at(model, splits[name], scored[name], thresholds)
 
     thresholds = dict.fromkeys(model.config.relation_types, 0.5)
     default = {name: score(name, thresholds) for name in splits}

@@ -161,7 +161,7 @@ def test_a_tuned_link_threshold_is_chosen_on_dev_and_kept_in_the_checkpoint(tmp_
         paths={"output_dir": str(tmp_path / "outputs"), "cache_dir": str(tmp_path / "cache")},
     )
     search = result.metrics["link_threshold_search"]
-    assert search["previous"] == 0.5 and len(search["scores"]) == 19
+    assert search["previous"] == 0.5 and len(search["scores"]) == 22
     assert f"{search['threshold']:.2f}" in search["scores"]
     model = ITERForRelationExtraction.from_pretrained(result.checkpoint)
     assert model.config.link_threshold == search["threshold"]

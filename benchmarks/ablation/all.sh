@@ -58,6 +58,13 @@ done
 for seed in 1 2 3; do
   ./run.sh opt-30ep-ema-sig-distance "$seed" "${make_train[@]}" model.link_distance=true "$t"
 done
+# make train again, now that training flushes denormal floats (issue 13): a whole run's time,
+# and whether the scores move.
+for seed in 1 2 3; do ./run.sh make-train-flushed "$seed" "${make_train[@]}" "$t"; done
+# The same with the heads' dropout at 0.1 instead of the authors' 0.3.
+for seed in 1 2 3; do
+  ./run.sh opt-30ep-ema-sig-dropout0.1 "$seed" "${make_train[@]}" model.dropout=0.1 "$t"
+done
 for seed in 1 2 3; do
   ./run.sh opt-ctx-no-overlaps-signatures "$seed" model.link_context=max \
     model.drop_overlapping_spans=true model.signature_constraint=true "$t"

@@ -44,6 +44,8 @@ ROWS = [
     ("opt-ctx-30ep-ema-sig", "30 epochs, weight average and signature constraint (make train)"),
     ("opt-30ep-ema-sig-batch4", "make train with batches of 4 (weight average decay 0.999)"),
     ("opt-30ep-ema-sig-distance", "make train with the link distance (model.link_distance)"),
+    ("make-train-flushed", "make train again, denormal floats flushed (issue 13)"),
+    ("opt-30ep-ema-sig-dropout0.1", "make train with the heads' dropout at 0.1 (not 0.3)"),
     (
         "opt-ctx-no-overlaps-signatures",
         "MiniLM's default and the signature constraint, trained in",

@@ -205,7 +205,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--tune_link_threshold",
         action="store_true",
-        help="choose the link threshold on the dataset's dev split first (0.05-0.95)",
+        help="choose the link threshold on the dataset's dev split first (0.01-0.95)",
     )
     return parser.parse_args(argv)
 
