@@ -65,6 +65,10 @@ for seed in 1 2 3; do ./run.sh make-train-flushed "$seed" "${make_train[@]}" "$t
 for seed in 1 2 3; do
   ./run.sh opt-30ep-ema-sig-dropout0.1 "$seed" "${make_train[@]}" model.dropout=0.1 "$t"
 done
+# The same with the heads reading a learned mix of all MiniLM's layers (model.layer_mix).
+for seed in 1 2 3; do
+  ./run.sh opt-30ep-ema-sig-layer-mix "$seed" "${make_train[@]}" model.layer_mix=scalar "$t"
+done
 for seed in 1 2 3; do
   ./run.sh opt-ctx-no-overlaps-signatures "$seed" model.link_context=max \
     model.drop_overlapping_spans=true model.signature_constraint=true "$t"

@@ -46,6 +46,7 @@ ROWS = [
     ("opt-30ep-ema-sig-distance", "make train with the link distance (model.link_distance)"),
     ("make-train-flushed", "make train again, denormal floats flushed (issue 13)"),
     ("opt-30ep-ema-sig-dropout0.1", "make train with the heads' dropout at 0.1 (not 0.3)"),
+    ("opt-30ep-ema-sig-layer-mix", "make train, the heads reading a mix of all layers"),
     (
         "opt-ctx-no-overlaps-signatures",
         "MiniLM's default and the signature constraint, trained in",

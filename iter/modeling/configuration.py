@@ -9,6 +9,7 @@ from transformers.activations import ACT2FN
 
 from iter.errors import ConfigError
 from iter.inference.text import TextSplitting
+from iter.modeling.layer_mix import LAYER_MIXES
 from iter.modeling.link_context import LINK_CONTEXTS
 
 # The objective's choices (METHOD.md, "What the published code trains"). The first of each is
@@ -141,6 +142,7 @@ class ITERConfig(PretrainedConfig):
         link_type_embedding: bool = False,
         link_context: str = "none",
         link_distance: bool = False,
+        layer_mix: str = "last",
         inverse_link_types: bool = False,
         relation_signatures: Sequence[Sequence[str]] | None = None,
         drop_overlapping_spans: bool = False,
@@ -182,9 +184,8 @@ class ITERConfig(PretrainedConfig):
         self.loss_reduction = _choice("loss_reduction", loss_reduction, LOSS_REDUCTIONS)
         self.link_type_embedding = bool(link_type_embedding)
         self.link_context = _choice("link_context", link_context, LINK_CONTEXTS)
-        # Beyond the paper: the link step learns a bias per bucket of the signed distance
-        # between the two spans (iter/modeling/link_context.py).
-        self.link_distance = bool(link_distance)
+        self.link_distance = bool(link_distance)  # beyond the paper: link_context.py
+        self.layer_mix = _choice("layer_mix", layer_mix, LAYER_MIXES)  # beyond: layer_mix.py
         self.inverse_link_types = bool(inverse_link_types)
         # Beyond the paper: decoding links only the type triples listed (those seen in
         # training, with ``model.signature_constraint``); None links any types.

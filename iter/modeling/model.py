@@ -35,6 +35,7 @@ from iter.modeling.encoder import (
     resolve_encoder_path,
 )
 from iter.modeling.heads import GatedFeedForward, GatedPairFeedForward
+from iter.modeling.layer_mix import ScalarMix, num_hidden_states
 from iter.modeling.link_context import LINK_DISTANCE_BUCKETS, TailContext, distance_buckets
 from iter.modeling.losses import (
     binary_loss,
@@ -174,6 +175,12 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
         self.link_distance_bias = (
             nn.Embedding(LINK_DISTANCE_BUCKETS, 2 * config.pair_d_ff)
             if config.link_distance and self.link_head is not None
+            else None
+        )
+        # Beyond the paper (an option): the heads read a learned mix of all encoder layers.
+        self.layer_mix = (
+            ScalarMix(num_hidden_states(self.encoder.config))
+            if config.layer_mix == "scalar"
             else None
         )
         # Beyond the paper (an option): spans max-pooled over their states, plus their width.
@@ -357,7 +364,16 @@ class ITERForRelationExtraction(ITERPreTrainedModel):
 
     # ----------------------------------------------------------------- the steps
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        """The states [B, T, d] the heads read: the encoder's last layer, or with
+        ``layer_mix`` a learned mix of all of them."""
+        if self.layer_mix is None:
+            return self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask
+            ).last_hidden_state
+        outputs = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+        )
+        return self.layer_mix(outputs.hidden_states)
 
     def start_logits(self, hidden: torch.Tensor, start_mask: torch.Tensor) -> torch.Tensor:
         """Step 1: logits [N] for the N positions where a span may start (``start_mask``).

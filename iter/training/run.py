@@ -116,6 +116,7 @@ def build_model(
         link_type_embedding=cfg.model.get("link_type_embedding", False),
         link_context=cfg.model.get("link_context", "none"),
         link_distance=cfg.model.get("link_distance", False),
+        layer_mix=cfg.model.get("layer_mix", "last"),
         inverse_link_types=cfg.model.get("inverse_link_types", False),
         relation_signatures=signatures,
         drop_overlapping_spans=cfg.model.get("drop_overlapping_spans", False),

@@ -58,6 +58,7 @@ class ModelSchema:
     link_type_embedding: bool = False
     link_context: str = "none"
     link_distance: bool = False
+    layer_mix: str = "last"
     inverse_link_types: bool = False
     signature_constraint: bool = False
     drop_overlapping_spans: bool = False
@@ -269,6 +270,7 @@ def _check_model(model: ModelSchema) -> None:
         link_type_embedding=model.link_type_embedding,
         link_context=model.link_context,
         link_distance=model.link_distance,
+        layer_mix=model.layer_mix,
         inverse_link_types=model.inverse_link_types,
         link_threshold=model.link_threshold,
         span_representation=model.span_representation,
