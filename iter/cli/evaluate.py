@@ -83,13 +83,14 @@ def _tune(
 ) -> dict[str, object]:
     """Choose the link threshold on dev (``--tune_link_threshold``); sets it on ``model``."""
     from iter.evaluation.threshold import search_link_threshold
+    from iter.training.run import selection_score
 
     if model.link_head is None:
         raise CheckpointError("--tune_link_threshold: the model predicts no links")
     search = search_link_threshold(
         model,
         spec.read(spec.dev_split),
-        lambda result: result.main_f1(spec.selection_metric, spec.metric_average),
+        selection_score(spec),
         batch_size=batch_size,
         autocast=autocast,
     )

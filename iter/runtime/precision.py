@@ -72,7 +72,6 @@ def device_description(device: torch.device) -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-
 def denormals_flushed() -> bool:
     """Whether CPU arithmetic flushes denormal floats to zero now, in every intra-op thread."""
     # Under flush-to-zero a product that would be denormal comes out as 0. The tensor is
