@@ -79,6 +79,23 @@ def test_run_folder_records_config_environment_and_wandb(trained_run):
     assert list(offline_runs[0].glob("*.wandb")), "no W&B log to sync"
 
 
+def test_run_folder_keeps_the_selected_checkpoints_predictions(trained_run, shared_datasets):
+    """predictions-{dev,test}.json hold what the selected checkpoint predicted: scored
+    against the gold split they give metrics.json's scores back."""
+    from iter.data.reader import read_documents
+    from iter.data.registry import load_dataset_spec
+    from iter.evaluation import evaluate
+
+    run_dir, _, _ = trained_run
+    spec = load_dataset_spec("conll04", [f"dataset.data_dir={shared_datasets / 'conll04'}"])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for split, scores in (("test", metrics["scores"]), ("dev", metrics["dev"])):
+        predicted = read_documents(run_dir / f"predictions-{split}.json")
+        result = evaluate(spec.read(split), predicted, spec.symmetric_relation_types,
+                          spec.entity_types, spec.relation_types)  # fmt: skip
+        assert result.to_dict() == scores
+
+
 def test_checkpoint_carries_a_complete_model_card(trained_run):
     run_dir, _, _ = trained_run
     checkpoint = run_dir / "checkpoint-best"
@@ -146,6 +163,49 @@ def test_evaluate_py_tunes_the_link_threshold_on_dev(trained_run, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(fixed.read_text())["scores"] == report["scores"]
     assert (checkpoint / "config.json").read_text() == config_before
+
+
+def test_evaluate_py_bootstraps_and_compares_two_predictions(trained_run, tmp_path):
+    """--bootstrap gives intervals around the scores; --compare gives the paired difference
+    to another model's predictions, here the same checkpoint with a strict link threshold."""
+    run_dir, env, _ = trained_run
+    checkpoint = run_dir / "checkpoint-best"
+    strict, strict_metrics = tmp_path / "strict-predictions.json", tmp_path / "strict.json"
+    result = run(
+        ["evaluate.py", "--model", str(checkpoint), "--link_threshold", "0.97",
+         "--predictions", str(strict), "--output", str(strict_metrics)],
+        env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    compared = tmp_path / "compared.json"
+    result = run(
+        ["evaluate.py", "--model", str(checkpoint), "--bootstrap", "300", "--compare",
+         str(strict), "--output", str(compared)],
+        env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Bootstrap: 300 resamples" in result.stdout and "B - A" in result.stdout
+    report = json.loads(compared.read_text())
+    for interval in report["bootstrap"]["intervals"]:
+        f1 = report["percentages"][interval["task"]][interval["average"]]["f1"]
+        assert interval["f1"] == pytest.approx(f1, abs=0.01)
+        assert interval["low"] <= f1 <= interval["high"] and interval["low"] < interval["high"]
+    differences = {(d["task"], d["average"]): d for d in report["comparison"]["differences"]}
+    # The link threshold leaves the entities as they were: no NER difference at all.
+    assert differences["ner", "micro"]["delta"] == 0 and differences["ner", "micro"]["p_value"] == 1
+    re_plus = differences["re_plus", "micro"]
+    assert re_plus["a"] == report["percentages"]["re_plus"]["micro"]["f1"]
+    strict_f1 = json.loads(strict_metrics.read_text())["percentages"]["re_plus"]["micro"]["f1"]
+    assert re_plus["b"] == strict_f1 and re_plus["low"] <= re_plus["delta"] <= re_plus["high"]
+    # A checkpoint folder compares too: itself, so every difference is 0.
+    result = run(
+        ["evaluate.py", "--model", str(checkpoint), "--compare", str(checkpoint), "--bootstrap",
+         "50", "--output", str(tmp_path / "self.json")],
+        env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    itself = json.loads((tmp_path / "self.json").read_text())["comparison"]["differences"]
+    assert {d["delta"] for d in itself} == {0} and {d["p_value"] for d in itself} == {1}
 
 
 def test_model_card_snippet_runs_on_the_checkpoint(trained_run):

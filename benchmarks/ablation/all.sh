@@ -71,6 +71,10 @@ done
 for seed in 1 2 3; do
   ./run.sh opt-30ep-ema-sig-layer-mix "$seed" "${make_train[@]}" model.layer_mix=scalar "$t"
 done
+# make train in bf16 autocast (issue 13: this CPU has AMX bf16 units), seeds 1-3.
+for seed in 1 2 3; do
+  ./run.sh make-train-bf16 "$seed" "${make_train[@]}" trainer.precision=bf16 "$t"
+done
 for seed in 1 2 3; do
   ./run.sh opt-ctx-no-overlaps-signatures "$seed" model.link_context=max \
     model.drop_overlapping_spans=true model.signature_constraint=true "$t"

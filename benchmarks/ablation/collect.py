@@ -53,6 +53,7 @@ ROWS = [
     ),
     ("group-by-length", "the default, batches grouped by length (issue 13: group_by_length)"),
     ("bf16", "the default trained in bf16 autocast on this CPU (issue 13: trainer.precision=bf16)"),
+    ("make-train-bf16", "make train in bf16 autocast on this CPU (issue 13)"),
 ]
 
 def peak_rss_gib(time_file: Path) -> float | None:

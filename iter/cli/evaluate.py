@@ -19,6 +19,10 @@ from typing import TYPE_CHECKING
 from iter.cli.errors import user_errors
 from iter.errors import CheckpointError, ConfigError
 
+# --compare's resamples when --bootstrap does not say (iter.evaluation.bootstrap's default;
+# written here so that --help does not import numpy).
+DEFAULT_RESAMPLES = 1000
+
 if TYPE_CHECKING:  # the heavy modules (torch, transformers) load once a command runs
     from iter.data.document import Document
     from iter.evaluation.metrics import EvaluationResult
@@ -103,6 +107,79 @@ def _tune(
     return search.to_dict()
 
 
+def _other_predictions(
+    other: Path,
+    documents: Sequence[Document],
+    spec,
+    device: str,
+    batch_size: int,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+) -> list[Document]:
+    """``--compare``'s predictions: a checkpoint folder's, or a predictions file's (as
+    ``--predictions`` writes them) holding the same documents in the same order."""
+    if other.is_dir():
+        from iter.evaluation.runner import score_model
+        from iter.modeling.loading import load_model
+
+        model = load_model(other, device)
+        check_types_match(model, spec)
+        return score_model(model, documents, batch_size, autocast)[1]
+    from iter.evaluation.bootstrap import read_predictions
+
+    return read_predictions(other, documents)
+
+
+def _significance(
+    model: ITERForRelationExtraction,
+    spec,
+    documents: Sequence[Document],
+    predicted: Sequence[Document],
+    samples: int,
+    labels: tuple[str, str],
+    other: Sequence[Document] | None,
+) -> dict[str, object]:
+    """Prints and returns the bootstrap intervals (``--bootstrap``) and, given the other
+    model's predictions (``--compare``), the paired difference other - this."""
+    from iter.evaluation.bootstrap import (
+        DEFAULT_LEVEL,
+        compare,
+        confidence_intervals,
+        count_table,
+        format_differences,
+        format_intervals,
+    )
+    from iter.tasks import tasks_of
+
+    config = model.config
+    tasks = tasks_of(bool(spec.relation_types))
+
+    def table(predictions: Sequence[Document]):
+        return count_table(documents, predictions, config.symmetric_relation_types,
+                           config.entity_types, config.relation_types)  # fmt: skip
+
+    mine = table(predicted)
+    intervals = confidence_intervals(mine, tasks, samples)
+    print(format_intervals(intervals, samples, DEFAULT_LEVEL))
+    out: dict[str, object] = {
+        "bootstrap": {
+            "samples": samples,
+            "level": DEFAULT_LEVEL,
+            "intervals": [interval.to_dict() for interval in intervals],
+        }
+    }
+    if other is not None:
+        differences = compare([mine], [table(other)], tasks, samples)
+        print(format_differences(differences, *labels, samples, DEFAULT_LEVEL))
+        out["comparison"] = {
+            "a": labels[0],
+            "b": labels[1],
+            "samples": samples,
+            "level": DEFAULT_LEVEL,
+            "differences": [difference.to_dict() for difference in differences],
+        }
+    return out
+
+
 def evaluate_checkpoint(
     model_dir: Path,
     dataset: str | None,
@@ -116,11 +193,15 @@ def evaluate_checkpoint(
     analysis: bool = False,
     link_threshold: float | None = None,
     tune_link_threshold: bool = False,
+    bootstrap: int = 0,
+    compare_with: Path | None = None,
 ) -> EvaluationResult:
     """Score the checkpoint in ``model_dir`` on ``split`` of its (or the named) dataset.
 
     ``link_threshold`` replaces the checkpoint's; ``tune_link_threshold`` chooses it on the
     dataset's dev split first (``iter.evaluation.threshold``). The checkpoint is not changed.
+    ``bootstrap`` resamples the documents that many times for intervals of the scores;
+    ``compare_with`` (a checkpoint folder or a predictions file) adds the paired difference.
     """
     import iter.config  # noqa: F401  (registers the config resolvers)
     from iter.data.reader import write_documents
@@ -136,6 +217,12 @@ def evaluate_checkpoint(
         raise ConfigError(f"--link_threshold must be in (0, 1), got {link_threshold}")
     if link_threshold is not None and tune_link_threshold:
         raise ConfigError("--link_threshold and --tune_link_threshold exclude each other")
+    if bootstrap < 0:
+        raise ConfigError(f"--bootstrap must be >= 0 resamples, got {bootstrap}")
+    if compare_with is not None and not compare_with.exists():
+        raise ConfigError(
+            f"--compare {compare_with}: no such checkpoint folder or predictions file"
+        )
     torch_device = resolve_device(device)
     numeric = resolve_precision(precision, torch_device)
     model = load_model(model_dir, str(torch_device))
@@ -168,6 +255,14 @@ def evaluate_checkpoint(
     }  # fmt: skip
     if analysis:
         extra["analysis"] = _analyse(model, documents, predicted, batch_size, numeric.autocast())
+    if bootstrap or compare_with is not None:
+        other = None
+        if compare_with is not None:
+            other = _other_predictions(compare_with, documents, spec, str(torch_device),
+                                       batch_size, numeric.autocast())  # fmt: skip
+        samples = bootstrap or DEFAULT_RESAMPLES
+        labels = (str(model_dir), str(compare_with))
+        extra.update(_significance(model, spec, documents, predicted, samples, labels, other))
     output = output or Path(model_dir) / f"eval-{name}-{split}.json"
     write_metrics_json(output, result, extra=extra)
     print(f"metrics: {output}")
@@ -204,6 +299,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="the probability a link must exceed (default: the checkpoint's)",
     )
     parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="resample the documents N times for 95%% intervals of the scores (e.g. 1000)",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="OTHER",
+        help="another checkpoint folder or predictions file (--predictions) on the same "
+        f"split: the paired bootstrap difference OTHER - MODEL ({DEFAULT_RESAMPLES} resamples "
+        "unless --bootstrap says)",
+    )
+    parser.add_argument(
         "--tune_link_threshold",
         action="store_true",
         help="choose the link threshold on the dataset's dev split first (0.01-0.95)",
@@ -227,4 +336,6 @@ def main(argv: list[str] | None = None) -> None:
             analysis=args.analysis,
             link_threshold=args.link_threshold,
             tune_link_threshold=args.tune_link_threshold,
+            bootstrap=args.bootstrap,
+            compare_with=Path(args.compare) if args.compare else None,
         )

@@ -48,7 +48,7 @@ def score_predictions(
     )
 
 
-def score_model_distributed(
+def predict_distributed(
     model: ITERForRelationExtraction,
     documents: Sequence[Document],
     segments: Sequence[dict],
@@ -56,20 +56,20 @@ def score_model_distributed(
     batch_size: int = 32,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
     progress: Callable | None = None,
-) -> EvaluationResult:
-    """:func:`score_model` with the decoding split across the ranks of ``context``.
+) -> list[Document]:
+    """The predicted ``documents``, with the decoding split across the ranks of ``context``.
 
     Each rank decodes the documents it owns (every ``world_size``-th one, all windows of a
-    document on the same rank); the predictions are gathered, and every rank scores all
-    documents, so each gets the result one process would.
+    document on the same rank); the predictions are gathered, so every rank gets all
+    documents' predictions, as one process would.
     """
     if not context.enabled:
-        return score_model(model, documents, batch_size, autocast, segments, progress)[0]
+        return predict_documents(model, documents, batch_size, autocast, segments, progress)
     mine = [segment for segment in segments if context.owns(segment["doc_index"])]
     scored = predict_scored(model, documents, batch_size, autocast, mine, progress)
     owned = {i: scored[i] for i in range(len(documents)) if context.owns(i)}
     merged: dict = {}
     for part in context.gather(owned):
         merged.update(part)
-    predictions = [with_predictions(doc, merged[i]) for i, doc in enumerate(documents)]
-    return score_predictions(model, documents, predictions)
+    return [with_predictions(doc, merged[i]) for i, doc in enumerate(documents)]
+

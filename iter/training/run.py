@@ -2,7 +2,8 @@
 
 The run folder holds ``config.yaml`` (resolved), ``environment.json`` (versions, git state,
 hardware), ``metrics.json`` (per-epoch history, dev and test scores), ``train.log``,
-``checkpoint-best/`` (model, tokenizer, model card) and, with W&B, ``wandb/``.
+``checkpoint-best/`` (model, tokenizer, model card), the selected checkpoint's predictions
+``predictions-dev.json`` and ``predictions-test.json`` (common JSON) and, with W&B, ``wandb/``.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from omegaconf import DictConfig, OmegaConf
 from iter.cards import card_details, card_values
 from iter.data.document import Document, relation_signatures
 from iter.data.encoding import encode_documents
+from iter.data.reader import write_documents
 from iter.data.registry import DatasetSpec
 from iter.evaluation.metrics import EvaluationResult
 from iter.evaluation.report import format_report, write_metrics_json
+from iter.evaluation.runner import score_predictions
 from iter.evaluation.threshold import ThresholdSearch, search_link_threshold
 from iter.modeling.encoder import public_encoder_name
 from iter.modeling.model import ITER, ITERForRelationExtraction
@@ -61,6 +64,7 @@ from iter.training.trainer import STATE_FILE, Trainer, TrainerSettings, TrainerS
 logger = logging.getLogger(__name__)
 
 BEST_CHECKPOINT = "checkpoint-best"
+PREDICTIONS_FILE = "predictions-{role}.json"  # role: dev or test
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -402,9 +406,15 @@ def _fit_and_score(
         run.encoded["dev"],
         resume_from=resume[0] if resume else None,
     )
-    best, dev_result, test_result = _score_best(run, trainer)
+    best, predictions = _predict_with_best(run, trainer)
+    dev_result = score_predictions(best, run.documents["dev"], predictions["dev"])
+    test_result = score_predictions(best, run.documents["test"], predictions["test"])
     if not run.distributed.is_main:
         return run.distributed.broadcast(None)
+    for role, documents in predictions.items():
+        # What the checkpoint predicted: evaluate.py --compare and scripts/compare_runs.py
+        # read these to test a difference between runs without their checkpoints.
+        write_documents(documents, run.folder / PREDICTIONS_FILE.format(role=role))
     metrics = _write_results(run, state, dev_result, test_result)
     _update_best_card(run, best, state, dev_result, test_result)
     experiment_logger.summary(
@@ -420,20 +430,22 @@ def _fit_and_score(
     return run.distributed.broadcast(metrics)
 
 
-def _score_best(
+def _predict_with_best(
     run: _Run, trainer: Trainer
-) -> tuple[ITERForRelationExtraction, EvaluationResult, EvaluationResult]:
-    """The selected checkpoint and its dev and test results."""
-    # Score test with the selected checkpoint, loaded from disk as users will load it
+) -> tuple[ITERForRelationExtraction, dict[str, list[Document]]]:
+    """The selected checkpoint and its predictions of the dev and test documents."""
+    # Predict with the selected checkpoint, loaded from disk as users will load it
     # (every rank decodes a share, once rank 0 has finished writing it).
     run.distributed.barrier()
     best = type(trainer.model).from_pretrained(run.checkpoint_dir).to(run.device)
     trainer.model = best
     if run.cfg.trainer.get("tune_link_threshold") and best.link_head is not None:
         run.threshold_search = _tune_link_threshold(run, best)
-    dev_result = trainer.evaluate(run.documents["dev"], run.encoded["dev"], desc="dev (best)")
-    test_result = trainer.evaluate(run.documents["test"], run.encoded["test"], desc="test")
-    return best, dev_result, test_result
+    predictions = {
+        role: trainer.predict(run.documents[role], run.encoded[role], desc=desc)
+        for role, desc in (("dev", "dev (best)"), ("test", "test"))
+    }
+    return best, predictions
 
 
 def _tune_link_threshold(run: _Run, best: ITERForRelationExtraction) -> ThresholdSearch:

@@ -29,7 +29,7 @@ from iter.data.collate import batch_order, iterate_batches
 from iter.data.document import Document
 from iter.errors import ConfigError, IterError
 from iter.evaluation.metrics import EvaluationResult
-from iter.evaluation.runner import score_model_distributed
+from iter.evaluation.runner import predict_distributed, score_predictions
 from iter.modeling.model import ITERForRelationExtraction
 from iter.runtime.distributed import DistributedContext
 from iter.runtime.precision import Precision
@@ -216,11 +216,12 @@ class Trainer:
             )
 
     # ----------------------------------------------------------------- evaluation
-    def evaluate(
+    def predict(
         self, documents: Sequence[Document], segments: Sequence[dict], desc: str = "eval"
-    ) -> EvaluationResult:
-        """Scores on ``documents``; under DDP every rank decodes a share and gets all scores."""
-        return score_model_distributed(
+    ) -> list[Document]:
+        """``documents`` with the model's predictions; under DDP every rank decodes a share
+        and gets all."""
+        return predict_distributed(
             self.model,
             documents,
             segments,
@@ -231,6 +232,12 @@ class Trainer:
                 it, total=total, desc=desc, leave=False, disable=not self.distributed.is_main
             ),
         )
+
+    def evaluate(
+        self, documents: Sequence[Document], segments: Sequence[dict], desc: str = "eval"
+    ) -> EvaluationResult:
+        """Scores on ``documents`` (:meth:`predict`, then the gold annotations)."""
+        return score_predictions(self.model, documents, self.predict(documents, segments, desc))
 
     # ----------------------------------------------------------------- state
     def state_path(self) -> Path:

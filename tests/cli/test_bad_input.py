@@ -262,6 +262,18 @@ def damage(folder: Path, case: str) -> list[str]:
         return ["--link_threshold", "1"]
     elif case == "threshold given and tuned":
         return ["--link_threshold", "0.3", "--tune_link_threshold"]
+    elif case == "negative bootstrap":
+        return ["--bootstrap", "-1"]
+    elif case == "compare with nothing":
+        return ["--compare", str(folder.parent / "nope.json")]
+    elif case.startswith("compare with"):
+        # Predictions of another split (CoNLL04's train), or of too few test documents.
+        data = folder.parent / "data" / "conll04"
+        split = "train" if "split" in case else "test"
+        documents = json.loads((data / f"{split}.json").read_text())
+        other = folder.parent / "other-predictions.json"
+        other.write_text(json.dumps(documents if "split" in case else documents[:3]))
+        return ["--compare", str(other)]
     else:
         raise ValueError(case)
     return []
@@ -280,6 +292,10 @@ CHECKPOINT_CASES = {
     "batch size 0": "--batch_size must be >= 1",
     "link threshold 1": "--link_threshold must be in (0, 1), got 1.0",
     "threshold given and tuned": "--link_threshold and --tune_link_threshold exclude each other",
+    "negative bootstrap": "--bootstrap must be >= 0 resamples, got -1",
+    "compare with nothing": "nope.json: no such checkpoint folder or predictions file",
+    "compare with another split": "document 0 has other words than the split's",
+    "compare with fewer documents": "other-predictions.json: 3 documents, but the split has 8",
 }
 
 

@@ -13,7 +13,7 @@ import torch
 
 from iter.data.document import Document
 from iter.data.reader import read_documents
-from iter.evaluation.runner import score_model, score_model_distributed
+from iter.evaluation.runner import predict_distributed, score_model, score_predictions
 from iter.runtime.distributed import DistributedContext
 from tests.conftest import REPO, minilm_path, tiny_model
 
@@ -108,7 +108,8 @@ def _evaluate_on_rank(rank: int, world_size: int, init_file: str, data: str, out
     model = tiny_model(AutoTokenizer.from_pretrained(minilm_path())).eval()
     documents = evaluation_documents(Path(data))
     context = DistributedContext(rank, world_size)
-    result = score_model_distributed(model, documents, _segments(model, documents), context, 4)
+    predicted = predict_distributed(model, documents, _segments(model, documents), context, 4)
+    result = score_predictions(model, documents, predicted)
     Path(out, f"rank{rank}.json").write_text(json.dumps(result.to_dict()))
     dist.destroy_process_group()
 
