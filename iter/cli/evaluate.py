@@ -157,6 +157,7 @@ def _significance(
         return count_table(documents, predictions, config.symmetric_relation_types,
                            config.entity_types, config.relation_types)  # fmt: skip
 
+    samples = samples or DEFAULT_RESAMPLES  # --compare without --bootstrap
     mine = table(predicted)
     intervals = confidence_intervals(mine, tasks, samples)
     print(format_intervals(intervals, samples, DEFAULT_LEVEL))
@@ -178,6 +179,28 @@ def _significance(
             "differences": [difference.to_dict() for difference in differences],
         }
     return out
+
+
+def _check_options(
+    batch_size: int,
+    link_threshold: float | None,
+    tune_link_threshold: bool,
+    bootstrap: int,
+    compare_with: Path | None,
+) -> None:
+    """Options that cannot work stop here, before a model is loaded."""
+    if batch_size < 1:
+        raise ConfigError(f"--batch_size must be >= 1, got {batch_size}")
+    if link_threshold is not None and not 0 < link_threshold < 1:
+        raise ConfigError(f"--link_threshold must be in (0, 1), got {link_threshold}")
+    if link_threshold is not None and tune_link_threshold:
+        raise ConfigError("--link_threshold and --tune_link_threshold exclude each other")
+    if bootstrap < 0:
+        raise ConfigError(f"--bootstrap must be >= 0 resamples, got {bootstrap}")
+    if compare_with is not None and not compare_with.exists():
+        raise ConfigError(
+            f"--compare {compare_with}: no such checkpoint folder or predictions file"
+        )
 
 
 def evaluate_checkpoint(
@@ -211,18 +234,7 @@ def evaluate_checkpoint(
     from iter.modeling.loading import load_model
     from iter.runtime.precision import resolve_device, resolve_precision
 
-    if batch_size < 1:
-        raise ConfigError(f"--batch_size must be >= 1, got {batch_size}")
-    if link_threshold is not None and not 0 < link_threshold < 1:
-        raise ConfigError(f"--link_threshold must be in (0, 1), got {link_threshold}")
-    if link_threshold is not None and tune_link_threshold:
-        raise ConfigError("--link_threshold and --tune_link_threshold exclude each other")
-    if bootstrap < 0:
-        raise ConfigError(f"--bootstrap must be >= 0 resamples, got {bootstrap}")
-    if compare_with is not None and not compare_with.exists():
-        raise ConfigError(
-            f"--compare {compare_with}: no such checkpoint folder or predictions file"
-        )
+    _check_options(batch_size, link_threshold, tune_link_threshold, bootstrap, compare_with)
     torch_device = resolve_device(device)
     numeric = resolve_precision(precision, torch_device)
     model = load_model(model_dir, str(torch_device))
@@ -260,9 +272,8 @@ def evaluate_checkpoint(
         if compare_with is not None:
             other = _other_predictions(compare_with, documents, spec, str(torch_device),
                                        batch_size, numeric.autocast())  # fmt: skip
-        samples = bootstrap or DEFAULT_RESAMPLES
         labels = (str(model_dir), str(compare_with))
-        extra.update(_significance(model, spec, documents, predicted, samples, labels, other))
+        extra.update(_significance(model, spec, documents, predicted, bootstrap, labels, other))
     output = output or Path(model_dir) / f"eval-{name}-{split}.json"
     write_metrics_json(output, result, extra=extra)
     print(f"metrics: {output}")

@@ -144,3 +144,10 @@ def test_mismatched_or_bad_arguments_fail_clearly():
         confidence_intervals(table_of(PATTERN), samples=0)
     with pytest.raises(ValueError, match="at least one run"):
         compare([], [table_of(PATTERN)])
+
+
+def test_evaluate_py_states_the_same_default_resamples():
+    from iter.cli.evaluate import DEFAULT_RESAMPLES
+    from iter.evaluation.bootstrap import DEFAULT_SAMPLES
+
+    assert DEFAULT_RESAMPLES == DEFAULT_SAMPLES
