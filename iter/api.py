@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from iter.config import config_dir
 from iter.errors import ConfigError, hydra_error_line, unknown_setting_message
+from iter.training.files import METRICS_FILE
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -344,7 +345,7 @@ def _trained_folder(cfg: DictConfig, run_dir: Path) -> Path:
 def _result(folder: Path, average: str) -> TrainResult:
     from iter.training.run import BEST_CHECKPOINT
 
-    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = json.loads((folder / METRICS_FILE).read_text())
 
     def scores(split: Mapping) -> Scores:
         return Scores(*(float(split[task][average]["f1"]) for task in ("ner", "re", "re_plus")))

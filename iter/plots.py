@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from iter.tasks import TASK_LABELS, tasks_of
+from iter.training.files import METRICS_FILE
 
 CURVES_FILE = "curves.png"
 SWEEP_FILE = "scores.png"
@@ -41,10 +42,10 @@ def _tasks(scores: Mapping) -> list[str]:
 def plot_run(run_dir: str | Path) -> Path:
     """Draw ``curves.png`` from ``run_dir/metrics.json``; returns its path."""
     run_dir = Path(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
     history = metrics["history"]
     if not history:
-        raise ValueError(f"{run_dir / 'metrics.json'}: no epochs to plot")
+        raise ValueError(f"{run_dir / METRICS_FILE}: no epochs to plot")
     average = metrics["selection"].split()[-1]
     epochs = [h["epoch"] for h in history]
     plt = _pyplot()

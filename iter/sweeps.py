@@ -26,10 +26,9 @@ from omegaconf import DictConfig, open_dict
 
 from iter.errors import ConfigError, IterError
 from iter.tasks import TASK_LABELS, TASKS, tasks_of
+from iter.training.files import METRICS_FILE
 
 logger = logging.getLogger(__name__)
-
-METRICS_FILE = "metrics.json"
 
 
 class SweepError(IterError):

@@ -23,18 +23,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from iter.cli.errors import user_errors
 from iter.errors import ConfigError
+from iter.training.files import predictions_file
 
 
 def predictions_path(run: Path, role: str) -> Path:
     """The predictions file of a run folder (or the file itself)."""
     if run.is_file():
         return run
-    path = run / f"predictions-{role}.json"
+    path = run / predictions_file(role)
     if not path.is_file():
         if not run.is_dir():
             raise ConfigError(f"{run}: no such run folder or predictions file")
         raise ConfigError(
-            f"{run}: no predictions-{role}.json (an unfinished run, or one trained before "
+            f"{run}: no {path.name} (an unfinished run, or one trained before "
             "runs kept their predictions: evaluate.py --predictions writes them)"
         )
     return path

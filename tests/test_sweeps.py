@@ -349,7 +349,7 @@ def test_seeded_sweep_through_submitit_local_summarises_and_skips_finished(
 
 
 def test_sweep_over_runs_of_another_configuration_is_refused_before_launch(tmp_path):
-    from iter.training.trainer import STATE_FILE
+    from iter.training.files import STATE_FILE
 
     finished = tmp_path / "outputs" / "sweeps" / "conll04" / "minilm" / "main" / "seed2"
     finished.mkdir(parents=True)
@@ -370,8 +370,8 @@ def test_sweep_over_runs_of_another_configuration_is_refused_before_launch(tmp_p
 def test_rerun_finds_finished_interrupted_and_conflicting_runs(tmp_path):
     from omegaconf import OmegaConf
 
+    from iter.training.files import STATE_FILE
     from iter.training.run_folder import earlier_run
-    from iter.training.trainer import STATE_FILE
 
     cfg = OmegaConf.create({"seed": 1, "trainer": {"encoder_lr": 5e-5}, "command": "a"})
     assert earlier_run(tmp_path, cfg) == (None, False)  # a fresh folder
@@ -388,8 +388,8 @@ def test_rerun_finds_finished_interrupted_and_conflicting_runs(tmp_path):
 def test_an_option_added_after_a_run_counts_at_its_default(tmp_path):
     from omegaconf import OmegaConf
 
+    from iter.training.files import STATE_FILE
     from iter.training.run_folder import earlier_run
-    from iter.training.trainer import STATE_FILE
 
     # A run trained before model.signature_constraint existed: its config lacks the key.
     stored = {"seed": 1, "model": {"name": "minilm", "link_context": "max"}}

@@ -50,6 +50,7 @@ from iter.runtime.precision import (
 from iter.tasks import tasks_of
 from iter.training.checkpoint import save_checkpoint, update_card
 from iter.training.environment import run_environment
+from iter.training.files import METRICS_FILE, STATE_FILE, predictions_file
 from iter.training.loggers import NullLogger, build_logger
 from iter.training.run_folder import (
     RunFolderLock,
@@ -59,12 +60,11 @@ from iter.training.run_folder import (
     removed_if_setup_fails,
 )
 from iter.training.schema import validate_config
-from iter.training.trainer import STATE_FILE, Trainer, TrainerSettings, TrainerState
+from iter.training.trainer import Trainer, TrainerSettings, TrainerState
 
 logger = logging.getLogger(__name__)
 
 BEST_CHECKPOINT = "checkpoint-best"
-PREDICTIONS_FILE = "predictions-{role}.json"  # role: dev or test
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -414,7 +414,7 @@ def _fit_and_score(
     for role, documents in predictions.items():
         # What the checkpoint predicted: evaluate.py --compare and scripts/compare_runs.py
         # read these to test a difference between runs without their checkpoints.
-        write_documents(documents, run.folder / PREDICTIONS_FILE.format(role=role))
+        write_documents(documents, run.folder / predictions_file(role))
     metrics = _write_results(run, state, dev_result, test_result)
     _update_best_card(run, best, state, dev_result, test_result)
     experiment_logger.summary(
@@ -491,7 +491,7 @@ def _write_results(
     if run.threshold_search is not None:
         metrics["link_threshold_search"] = run.threshold_search.to_dict()
     write_metrics_json(
-        run.folder / "metrics.json", test_result, extra={**metrics, "dev": dev_result.to_dict()}
+        run.folder / METRICS_FILE, test_result, extra={**metrics, "dev": dev_result.to_dict()}
     )
     from iter.plots import plot_run
 

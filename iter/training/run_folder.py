@@ -13,8 +13,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from iter.errors import ConfigError, IterError
+from iter.training.files import METRICS_FILE, STATE_FILE
 from iter.training.schema import with_schema_defaults
-from iter.training.trainer import STATE_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def removed_if_setup_fails(run_dir: Path, remove: bool) -> Iterator[None]:
 def check_same_configuration(run_dir: Path, cfg: DictConfig) -> bool:
     """Whether ``run_dir`` holds a run (finished or interrupted); an error if it holds one
     of another configuration (``command``, ``resume`` and ``paths`` may differ)."""
-    if not (run_dir / "metrics.json").is_file() and not (run_dir / STATE_FILE).is_file():
+    if not (run_dir / METRICS_FILE).is_file() and not (run_dir / STATE_FILE).is_file():
         return False
     config_path = run_dir / "config.yaml"
     # Options added since the stored run was trained count at their defaults (on both sides,
@@ -125,7 +125,7 @@ def earlier_run(run_dir: Path, cfg: DictConfig) -> tuple[dict | None, bool]:
     Only a run of the same configuration counts; a different one in the same folder is an
     error rather than something to overwrite or to mix into a summary.
     """
-    metrics_path = run_dir / "metrics.json"
+    metrics_path = run_dir / METRICS_FILE
     if not check_same_configuration(run_dir, cfg):
         return None, False
     if metrics_path.is_file():

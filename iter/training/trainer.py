@@ -34,13 +34,12 @@ from iter.modeling.model import ITERForRelationExtraction
 from iter.runtime.distributed import DistributedContext
 from iter.runtime.precision import Precision
 from iter.tasks import AVERAGES
+from iter.training.files import STATE_FILE
 from iter.training.loggers import NullLogger
 from iter.training.optim import SCHEDULES, build_optimizer, build_scheduler, current_lr
 from iter.training.weight_average import WeightAverage
 
 logger = logging.getLogger(__name__)
-
-STATE_FILE = "training_state.pt"
 
 
 class TrainingInterrupted(IterError):

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from iter.errors import DatasetFormatError
+from iter.training.files import STATE_FILE
 from iter.training.run_folder import (
     RunFolderLock,
     remove_untrained_run_folder,
     removed_if_setup_fails,
 )
-from iter.training.trainer import STATE_FILE
 
 
 def set_up_folder(folder):

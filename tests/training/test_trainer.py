@@ -12,8 +12,8 @@ import torch
 from iter.data.encoding import encode_documents
 from iter.evaluation import EvaluationResult
 from iter.runtime.precision import Precision
+from iter.training.files import STATE_FILE
 from iter.training.trainer import (
-    STATE_FILE,
     NonFiniteLossError,
     Trainer,
     TrainerSettings,

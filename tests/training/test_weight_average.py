@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from iter.errors import ConfigError
-from iter.training.trainer import STATE_FILE, TrainingInterrupted
+from iter.training.files import STATE_FILE
+from iter.training.trainer import TrainingInterrupted
 from iter.training.weight_average import WeightAverage
 from tests.training.test_trainer import make_trainer, settings
 
