@@ -31,7 +31,7 @@ import numpy as np
 
 from iter.data.document import Document
 from iter.errors import ConfigError
-from iter.evaluation.metrics import EvaluationResult, evaluate
+from iter.evaluation.metrics import evaluate
 from iter.tasks import AVERAGES, TASK_LABELS, TASKS
 
 DEFAULT_SAMPLES = 1000
@@ -72,10 +72,6 @@ class CountTable:
         return f1 if weights is not None else f1[0]
 
 
-def _types_of(result: EvaluationResult) -> dict[str, tuple[str, ...]]:
-    return {task: tuple(result.task(task).per_type) for task in TASKS}
-
-
 def count_table(
     gold: Sequence[Document],
     predicted: Sequence[Document],
@@ -86,15 +82,21 @@ def count_table(
     """The per-document counts of ``predicted`` against ``gold`` (aligned by position, as
     :func:`~iter.evaluation.metrics.evaluate` takes them, with the same known types)."""
     gold, predicted = list(gold), list(predicted)
+    known_types = (entity_types, relation_types)
     known = {"ner": entity_types, "re": relation_types, "re_plus": relation_types}
-    # The whole set decides the rows (known types first, then any other type seen), so that
-    # macro averages over the table equal evaluate()'s.
-    types = _types_of(evaluate(gold, predicted, symmetric_relation_types, entity_types,
-                               relation_types))  # fmt: skip
+    results = [
+        evaluate([one_gold], [one_predicted], symmetric_relation_types, *known_types)
+        for one_gold, one_predicted in zip(gold, predicted, strict=True)
+    ]
+    # The rows are evaluate()'s for the whole set (the known types in order, then every other
+    # type seen, sorted), so that macro averages over the table equal evaluate()'s.
+    types = {}
+    for task in TASKS:
+        ordered = list(dict.fromkeys(known[task] or ()))
+        seen = {name for result in results for name in result.task(task).per_type}
+        types[task] = (*ordered, *sorted(seen - set(ordered)))
     counts = {task: np.zeros((len(gold), len(types[task]), 3), dtype=np.int64) for task in TASKS}
-    for index, (gold_doc, predicted_doc) in enumerate(zip(gold, predicted, strict=True)):
-        result = evaluate([gold_doc], [predicted_doc], symmetric_relation_types,
-                          known["ner"], known["re"])  # fmt: skip
+    for index, result in enumerate(results):
         for task in TASKS:
             rows = result.task(task).per_type
             for column, name in enumerate(types[task]):

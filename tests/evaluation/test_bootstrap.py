@@ -54,6 +54,7 @@ def test_whole_set_scores_equal_evaluate():
     assert table.num_documents == len(PATTERN)
     assert table.types["ner"] == ("Peop", "Org", "Loc", "Other", "Misc")
     for task in TASKS:
+        assert table.types[task] == tuple(result.task(task).per_type)
         assert table.counts[task].sum(axis=(0, 1)).tolist() == [
             result.task(task).micro.tp, result.task(task).micro.fp, result.task(task).micro.fn,
         ]  # fmt: skip
