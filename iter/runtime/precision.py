@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from iter.errors import ConfigError
 
+logger = logging.getLogger(__name__)
+
 PRECISIONS = ("fp32", "bf16", "fp16")
+# CPU flags of native bf16 arithmetic: x86's AVX512-BF16 and AMX, Arm's BF16 extension.
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,34 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
         raise ConfigError(
             f"trainer.precision=bf16: {torch.cuda.get_device_name(device)} lacks bf16"
         )
+    if name == "bf16" and device.type == "cpu" and cpu_has_bf16_units() is False:
+        # Autocast still runs, but without the units the CPU converts every bf16 operand to
+        # fp32 and back: on an AVX2 CPU, ITER's training step on MiniLM took 7.6x as long as
+        # in fp32 (benchmarks/README.md, "bf16 on a CPU without bf16 units").
+        logger.warning(
+            "trainer.precision=bf16 on a CPU without bf16 units (no %s in /proc/cpuinfo): "
+            "bf16 is emulated here and trains many times slower than fp32; use fp32 on this "
+            "machine",
+            " / ".join(sorted(BF16_CPU_FLAGS)),
+        )
     return Precision(name, device)
+
+
+def cpu_has_bf16_units(cpuinfo: str | Path = "/proc/cpuinfo") -> bool | None:
+    """Whether the CPU computes in bf16 natively (its flags name AVX512-BF16, AMX or Arm's
+    BF16); None where ``cpuinfo`` cannot be read or lists no flags (not Linux)."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):  # x86, Arm
+            flags.update(value.split())
+    if not flags:
+        return None
+    return bool(flags & BF16_CPU_FLAGS)
 
 
 def device_description(device: torch.device) -> str:
