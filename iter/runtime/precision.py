@@ -72,9 +72,8 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
         # fp32 and back: on an AVX2 CPU, ITER's training step on MiniLM took 7.6x as long as
         # in fp32 (benchmarks/README.md, "bf16 on a CPU without bf16 units").
         logger.warning(
-            "trainer.precision=bf16 on a CPU without bf16 units (no %s in /proc/cpuinfo): "
-            "bf16 is emulated here and trains many times slower than fp32; use fp32 on this "
-            "machine",
+            "precision bf16 on a CPU without bf16 units (no %s in /proc/cpuinfo): bf16 is "
+            "emulated here and runs many times slower than fp32; use fp32 on this machine",
             " / ".join(sorted(BF16_CPU_FLAGS)),
         )
     return Precision(name, device)
