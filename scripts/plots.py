@@ -20,18 +20,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path, help="run or sweep folders")
     args = parser.parse_args(argv)
-    from iter.plots import plot_run
+    from iter.plots import SWEEP_FILE, plot_run
     from iter.sweeps import write_summary
+    from iter.training.files import METRICS_FILE
 
     with user_errors():
         for folder in args.folders:
-            if (folder / "metrics.json").is_file():
+            if (folder / METRICS_FILE).is_file():
                 print(plot_run(folder))
             elif folder.is_dir():
                 write_summary(folder)  # also draws scores.png
-                print(folder / "scores.png")
+                print(folder / SWEEP_FILE)
             else:
-                raise IterError(f"{folder}: not a run folder (no metrics.json) nor a sweep folder")
+                raise IterError(
+                    f"{folder}: not a run folder (no {METRICS_FILE}) nor a sweep folder"
+                )
 
 
 if __name__ == "__main__":

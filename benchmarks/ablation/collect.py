@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from iter.sweeps import log_span_seconds  # noqa: E402
+from iter.training.files import METRICS_FILE  # noqa: E402
 
 # (row name, what it changes against the published objective)
 ROWS = [
@@ -64,7 +65,7 @@ def peak_rss_gib(time_file: Path) -> float | None:
 
 
 def run_record(run_dir: Path) -> dict | None:
-    metrics_file = run_dir / "metrics.json"
+    metrics_file = run_dir / METRICS_FILE
     if not metrics_file.is_file():
         return None
     metrics = json.loads(metrics_file.read_text())

@@ -82,10 +82,11 @@ def count_table(
     """The per-document counts of ``predicted`` against ``gold`` (aligned by position, as
     :func:`~iter.evaluation.metrics.evaluate` takes them, with the same known types)."""
     gold, predicted = list(gold), list(predicted)
-    known_types = (entity_types, relation_types)
     known = {"ner": entity_types, "re": relation_types, "re_plus": relation_types}
     results = [
-        evaluate([one_gold], [one_predicted], symmetric_relation_types, *known_types)
+        evaluate(
+            [one_gold], [one_predicted], symmetric_relation_types, entity_types, relation_types
+        )
         for one_gold, one_predicted in zip(gold, predicted, strict=True)
     ]
     # The rows are evaluate()'s for the whole set (the known types in order, then every other
