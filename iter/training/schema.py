@@ -110,6 +110,7 @@ class TrainerSchema:
     ema_decay: Optional[float] = None  # noqa: UP045
     flush_denormals: bool = True
     tune_link_threshold: bool = False
+    mention_replacement: float = 0.0
 
 
 @dataclass

@@ -78,6 +78,9 @@ class TrainerSettings:
     # Dev scoring, selection and the checkpoint use an exponential moving average of the
     # weights with this decay (per optimiser step); None trains and selects the raw weights.
     ema_decay: float | None = None
+    # Each epoch, each training mention is swapped for another of its type with this
+    # probability (iter.data.augmentation); 0 trains on the data as it is.
+    mention_replacement: float = 0.0
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -142,11 +145,19 @@ class TrainerSettings:
             raise ConfigError(
                 f"trainer.ema_decay must be in (0, 1) or null, got {self.ema_decay}"
             )
+        if not 0 <= self.mention_replacement <= 1:
+            raise ConfigError(
+                "trainer.mention_replacement is a probability, in [0, 1]; "
+                f"got {self.mention_replacement}"
+            )
         if self.limit_train_batches is not None and self.limit_train_batches < 1:
             raise ConfigError("trainer.limit_train_batches must be >= 1 or null")
 
 
 LOSS_KEYS = ("loss", "start_loss", "span_loss", "link_loss")
+
+# The training rows of an epoch, by its index from 0 (the same index gives the same rows).
+EpochRows = Callable[[int], Sequence[dict]]
 
 
 @dataclass
@@ -341,14 +352,17 @@ class Trainer:
 
     def fit(
         self,
-        train_segments: Sequence[dict],
+        train_segments: Sequence[dict] | EpochRows,
         dev_documents: Sequence[Document],
         dev_segments: Sequence[dict],
         resume_from: Path | None = None,
     ) -> TrainerState:
+        """Train; ``train_segments`` are the training rows, or a function giving each epoch
+        its own (an augmented training set)."""
         s = self.settings
-        lengths = [len(row["input_ids"]) for row in train_segments]
-        steps_per_epoch = len(self._epoch_order(lengths, 0))
+        rows_of = train_segments if callable(train_segments) else lambda epoch: train_segments
+        first = rows_of(0)
+        steps_per_epoch = len(self._epoch_order([len(r["input_ids"]) for r in first], 0))
         total_steps = steps_per_epoch * s.max_epochs
         self.scheduler = build_scheduler(
             self.optimizer,
@@ -372,7 +386,7 @@ class Trainer:
             sig: signal.signal(sig, self._handle_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
         try:
-            self._fit_epochs(train_segments, lengths, dev_documents, dev_segments)
+            self._fit_epochs(rows_of, dev_documents, dev_segments)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -380,8 +394,7 @@ class Trainer:
 
     def _fit_epochs(
         self,
-        train_segments: Sequence[dict],
-        lengths: Sequence[int],
+        rows_of: EpochRows,
         dev_documents: Sequence[Document],
         dev_segments: Sequence[dict],
     ) -> None:
@@ -391,6 +404,8 @@ class Trainer:
         )
         for epoch in epochs:
             started = time.monotonic()
+            train_segments = rows_of(epoch)
+            lengths = [len(row["input_ids"]) for row in train_segments]
             means = self._train_epoch(train_segments, lengths, epoch)
             dev_score = self._end_epoch(epoch, means, dev_documents, dev_segments)
             # Wall time of the epoch's steps and dev scoring, for the sweeps' time column (an

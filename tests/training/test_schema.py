@@ -109,6 +109,7 @@ def test_a_missing_value_is_named():
         ("trainer.precision=fp64", "trainer.precision: 'fp64' is not one of fp32, bf16, fp16"),
         ("trainer.device=gpu", "trainer.device: 'gpu' is not auto, cpu, cuda or cuda:N"),
         ("trainer.num_threads=0", "trainer.num_threads: must be >= 1 or null"),
+        ("trainer.mention_replacement=1.5", "mention_replacement is a probability, in [0, 1]"),
         ("dataset.metric_average=weighted", "metric_average must be micro or macro"),
         ("dataset.selection_metric=ner_plus", "selection_metric must be one of"),
         ("dataset.context_window=-1", "dataset.context_window: must be >= 0"),

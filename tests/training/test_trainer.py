@@ -72,6 +72,21 @@ def test_trains_evaluates_and_writes_state(minilm_tokenizer, tmp_path):
     assert (tmp_path / STATE_FILE).is_file()
 
 
+def test_each_epoch_trains_on_the_rows_given_for_it(minilm_tokenizer, tmp_path):
+    """An augmented training set: a function of the epoch gives the rows (mention
+    replacement); every epoch asks for its own, and steps follow the rows it got."""
+    trainer, (docs, segments) = make_trainer(minilm_tokenizer, tmp_path, [], max_epochs=3)
+    asked: list[int] = []
+
+    def rows_of(epoch: int) -> list[dict]:
+        asked.append(epoch)
+        return segments[: 1 + epoch % 2]  # one row in even epochs, two in odd ones
+
+    state = trainer.fit(rows_of, docs, segments)
+    assert sorted(set(asked)) == [0, 1, 2]
+    assert state.global_step == 1 + 2 + 1
+
+
 def test_nan_loss_stops_with_the_step_named(minilm_tokenizer, tmp_path, monkeypatch):
     trainer, (docs, segments) = make_trainer(minilm_tokenizer, tmp_path, [])
     forward = trainer.model.forward
