@@ -47,6 +47,8 @@ ROWS = [
     ("opt-30ep-ema-sig-distance", "make train with the link distance (model.link_distance)"),
     ("make-train-flushed", "make train again, denormal floats flushed (issue 13)"),
     ("opt-30ep-ema-sig-dropout0.1", "make train with the heads' dropout at 0.1 (not 0.3)"),
+    ("opt-30ep-ema-sig-batch16", "make train with batches of 16 (weight average decay 0.996)"),
+    ("opt-30ep-ema-sig-mentions0.3", "make train with mention replacement at 0.3"),
     ("opt-30ep-ema-sig-layer-mix", "make train, the heads reading a mix of all layers"),
     (
         "opt-ctx-no-overlaps-signatures",

@@ -95,6 +95,8 @@ CUDA = torch.cuda.is_available()
         (["trainer.ema_decay=1.5"], CONFIG_ERROR,
          ["trainer.ema_decay must be in (0, 1) or null, got 1.5"]),
         (["trainer.head_lr=0"], CONFIG_ERROR, ["trainer.head_lr must be > 0"]),
+        (["trainer.mention_replacement=1.5"], CONFIG_ERROR,
+         ["trainer.mention_replacement is a probability, in [0, 1]; got 1.5"]),
         (["model.layer_mix=sum"], CONFIG_ERROR,
          ["model.layer_mix must be one of last, scalar; got 'sum'"]),
         (["experiment=conll04_final", "trainer.tune_link_threshold=true"], CONFIG_ERROR,
