@@ -14,6 +14,7 @@ inner mention belong to its outer one too, and swapping them would change both.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 
@@ -66,37 +67,30 @@ class MentionReplacement:
 def _rewrite(doc: Document, replacements: dict[Entity, tuple[str, ...]]) -> Document:
     """The document with the given entities' words replaced and every span moved to match."""
     tokens: list[str] = []
-    new_start = {}  # old word index -> new word index, for the words that are kept
+    new_index = {}  # old word index -> new word index, for the words that are kept
     position = 0
     spans = sorted(replacements, key=lambda e: e.start)
     moved: dict[Entity, Entity] = {}
     for entity in spans:
         for index in range(position, entity.start):
-            new_start[index] = len(tokens)
+            new_index[index] = len(tokens)
             tokens.append(doc.tokens[index])
         start = len(tokens)
         tokens.extend(replacements[entity])
         moved[entity] = Entity(start, len(tokens), entity.type)
         position = entity.end
     for index in range(position, len(doc.tokens)):
-        new_start[index] = len(tokens)
+        new_index[index] = len(tokens)
         tokens.append(doc.tokens[index])
-    new_start[len(doc.tokens)] = len(tokens)
+    new_index[len(doc.tokens)] = len(tokens)
 
     def move(entity: Entity) -> Entity:
         if entity in moved:
             return moved[entity]
         # Not replaced, so it overlaps no replaced mention: its words were all kept.
-        return Entity(new_start[entity.start], new_start[entity.end - 1] + 1, entity.type)
+        return Entity(new_index[entity.start], new_index[entity.end - 1] + 1, entity.type)
 
     entities = tuple(move(e) for e in doc.entities)
     relations = tuple(Relation(move(r.head), move(r.tail), r.type) for r in doc.relations)
-    return Document(
-        tuple(tokens),
-        entities,
-        relations,
-        doc.id,
-        doc.left_context,
-        doc.right_context,
-        doc.doc_key,
-    )
+    # replace() keeps every other field (id, context, source document) as it is.
+    return dataclasses.replace(doc, tokens=tuple(tokens), entities=entities, relations=relations)
